@@ -1,0 +1,86 @@
+"""The plugin contract: one hook per kind of swappable part.
+
+Every hook returns ``{name: factory}``. The manager merges the dictionaries of all plugins and
+refuses a name that two plugins provide. Factories are called with the keyword arguments of the
+config group that names them (``name`` removed), so ``kl: {name: adaptive, target: 6.0}`` calls
+``factory(target=6.0)``. The built-in plugins (``plugins/rlhfkit_builtins``) implement these hooks
+through the same ``rlhfkit`` entry-point group a third-party package uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rlhfkit.plugins.markers import hookspec
+
+
+@hookspec
+def rlhfkit_models() -> dict[str, Callable[..., Any]]:
+    """Causal language models by name.
+
+    ``factory(**config) -> rlhfkit.models.ModelBundle`` (a ``transformers`` causal LM and its
+    tokenizer). Value and reward models are a backbone of such a model plus a scalar head
+    (:class:`rlhfkit.models.ScalarHeadModel`), so every model plugin can back all three roles.
+    """
+
+
+@hookspec
+def rlhfkit_datasets() -> dict[str, Callable[..., Any]]:
+    """Data sources by name.
+
+    ``factory(kind, split, **config) -> list[example]`` where ``kind`` is one of "sft" (prompt and
+    completion), "text" (pretraining text), "preference" (rankings of K completions) or "prompt"
+    (prompts for PPO), and examples are the dataclasses of :mod:`rlhfkit.data`.
+    """
+
+
+@hookspec
+def rlhfkit_reward_functions() -> dict[str, Callable[..., Any]]:
+    """Reward functions by name.
+
+    ``factory(**config) -> RewardFn`` with ``RewardFn(prompts: list[str], completions: list[str])
+    -> Tensor`` of shape (B,), one score per completion.
+    """
+
+
+@hookspec
+def rlhfkit_kl_controllers() -> dict[str, Callable[..., Any]]:
+    """KL-coefficient controllers by name.
+
+    ``factory(**config) -> KLController`` with ``.value: float``,
+    ``.update(current_kl: float, n_steps: int)``, ``state_dict()`` and ``load_state_dict()``.
+    """
+
+
+@hookspec
+def rlhfkit_optimizers() -> dict[str, Callable[..., Any]]:
+    """Optimizers by name. ``factory(params, **config) -> torch.optim.Optimizer``."""
+
+
+@hookspec
+def rlhfkit_lr_schedulers() -> dict[str, Callable[..., Any]]:
+    """Learning-rate schedules by name.
+
+    ``factory(optimizer, total_steps: int, **config) -> torch.optim.lr_scheduler.LRScheduler``,
+    stepped once per optimizer step.
+    """
+
+
+@hookspec
+def rlhfkit_advantage_estimators() -> dict[str, Callable[..., Any]]:
+    """Advantage estimators by name.
+
+    ``factory(**config) -> AdvantageEstimator`` with ``needs_critic: bool`` and
+    ``__call__(rewards (B, T), values (B, T) | None, mask (B, T), scores (B,)) -> (advantages
+    (B, T), returns (B, T) | None)``.
+    """
+
+
+@hookspec
+def rlhfkit_data_filters() -> dict[str, Callable[..., Any]]:
+    """Data hygiene steps by name (PII scrubbing, de-duplication, per-user caps).
+
+    ``factory(**config) -> DataFilter`` with ``__call__(examples) -> (examples, report: dict)``;
+    the report says how many examples were changed or dropped and why, so nothing is lost silently.
+    """

@@ -1,0 +1,1 @@
+"""Glue shared by the stages: optimizers, run directories, loggers, callbacks."""
