@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,22 @@ def load_split(cfg: DictConfig, plugins: PluginManager, key: str, kind: str) -> 
     return examples
 
 
-def train_valid(cfg: DictConfig, plugins: PluginManager, group: str, kind: str, valid_fraction: float) -> tuple[list, list]:
-    """``data.<group>.train`` and ``.valid``; without a valid source, a split by user id (item 5)."""
+def train_valid(cfg: DictConfig, plugins: PluginManager, group: str, kind: str, valid_fraction: float,
+                prepare: Callable[[list, str], list] | None = None) -> tuple[list, list]:
+    """``data.<group>.train`` and ``.valid``; without a valid source, a split by user id (item 5).
+
+    ``prepare(examples, config_key)``, if given, runs on each loaded source before the split (e.g.
+    the hygiene filters of :mod:`rlhfkit.training.hygiene_step`, so users are capped before splitting).
+    """
     from rlhfkit.data import split_by_user
 
-    train = load_split(cfg, plugins, f"data.{group}.train", kind)
+    def load(key: str) -> list:
+        examples = load_split(cfg, plugins, key, kind)
+        return prepare(examples, key) if prepare is not None else examples
+
+    train = load(f"data.{group}.train")
     if select(cfg, f"data.{group}.valid") is not None:
-        return train, load_split(cfg, plugins, f"data.{group}.valid", kind)
+        return train, load(f"data.{group}.valid")
     if not 0 < valid_fraction < 1:
         raise ValueError(f"stage.valid_fraction must be in (0, 1) when data.{group}.valid is null, got {valid_fraction}")
     train, valid, report = split_by_user(train, valid_fraction, seed=cfg.seed)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics of trained models (reward-model accuracy and labeler agreement, ...)."""
