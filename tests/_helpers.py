@@ -24,9 +24,13 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def write_sft_file(path: Path, n: int = 48, seed: int = 0) -> Path:
     """Sort-the-letters demonstrations from 8 users: learnable by a nano model in a few steps."""
     rng = random.Random(seed)
-    rows = []
-    for i in range(n):
+    rows, seen = [], set()
+    while len(rows) < n:  # distinct prompts, so the default de-duplication filter keeps them all
         letters = [rng.choice("abcdef") for _ in range(4)]
+        if tuple(letters) in seen:
+            continue
+        seen.add(tuple(letters))
+        i = len(rows)
         rows.append({"prompt": "sort : " + " ".join(letters) + " =>",
                      "completion": " " + " ".join(sorted(letters)), "user_id": f"u{i % 8}"})
     return write_jsonl(path, rows)

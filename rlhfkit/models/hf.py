@@ -8,6 +8,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlhfkit.models.bundle import ModelBundle
+from rlhfkit.errors import ConfigError
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
 
@@ -29,7 +30,7 @@ def load_hf(
         pad_token: a pad token to add when the tokenizer has none; RLHF needs pad != EOS (item 35).
     """
     if dtype not in _DTYPES:
-        raise ValueError(f"model.dtype: unknown dtype '{dtype}'; known: {', '.join(_DTYPES)}")
+        raise ConfigError(f"model.dtype: unknown dtype '{dtype}'; known: {', '.join(_DTYPES)}")
     looks_local = path.startswith((".", "/", "~")) or Path(path).expanduser().exists()
     if looks_local and not Path(path).expanduser().exists():
         raise FileNotFoundError(f"model.path: no model directory at '{path}'")

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from rlhfkit.rewards.base import check_scores
+from rlhfkit.errors import ConfigError
 
 
 class WeightedSumReward:
@@ -21,7 +22,7 @@ class WeightedSumReward:
 
     def __init__(self, components: Sequence[Mapping[str, Any]], plugins=None) -> None:
         if not components:
-            raise ValueError("reward.components: a weighted sum needs at least one component")
+            raise ConfigError("reward.components: a weighted sum needs at least one component")
         if plugins is None:
             from rlhfkit.plugins import get_plugin_manager
 

@@ -32,6 +32,7 @@ from rlhfkit.training.hygiene_step import filter_hook, filter_keys
 from rlhfkit.training.ranking_collate import RankingCollator, count_too_long_rankings
 from rlhfkit.training.resolve import as_spec, check_names
 from rlhfkit.training.run_dir import save_metrics, save_resolved_config, save_versions
+from rlhfkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,9 @@ DEMO_SOURCES = ("chosen", "data.sft.train")
 
 def _check_normalisation(norm: DictConfig) -> None:
     if norm.mode not in NORMALISATION_MODES:
-        raise ValueError(f"stage.normalisation.mode: unknown '{norm.mode}'; known: {', '.join(NORMALISATION_MODES)}")
+        raise ConfigError(f"stage.normalisation.mode: unknown '{norm.mode}'; known: {', '.join(NORMALISATION_MODES)}")
     if norm.source not in DEMO_SOURCES:
-        raise ValueError(f"stage.normalisation.source: unknown '{norm.source}'; known: {', '.join(DEMO_SOURCES)}")
+        raise ConfigError(f"stage.normalisation.source: unknown '{norm.source}'; known: {', '.join(DEMO_SOURCES)}")
 
 
 def demonstrations(cfg: DictConfig, plugins: PluginManager, train: list) -> tuple[list[str], list[str]]:
@@ -60,7 +61,7 @@ def demonstrations(cfg: DictConfig, plugins: PluginManager, train: list) -> tupl
     if norm.limit is not None:
         pairs = pairs[: int(norm.limit)]
     if not pairs:
-        raise ValueError(f"stage.normalisation.source={norm.source}: no demonstrations to normalise on")
+        raise ConfigError(f"stage.normalisation.source={norm.source}: no demonstrations to normalise on")
     return [p for p, _ in pairs], [c for _, c in pairs]
 
 
@@ -160,7 +161,7 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
     train, n_tied_train = _drop_all_tied(train, "train")
     valid, n_tied_valid = _drop_all_tied(valid, "valid")
     if not train or not valid:
-        raise ValueError("data.preference: no ranking with a comparable pair is left in "
+        raise ConfigError("data.preference: no ranking with a comparable pair is left in "
                          f"{'train' if not train else 'valid'} (all ties?)")
     too_long = count_too_long_rankings(tokenizer, train, stage.max_length, "data.preference.train")
     data_report = _data_report(train, valid, {"train": n_tied_train, "valid": n_tied_valid}, too_long, group)

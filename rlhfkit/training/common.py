@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlhfkit.plugins import PluginManager
 from rlhfkit.training.resolve import as_spec, select
+from rlhfkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def load_split(cfg: DictConfig, plugins: PluginManager, key: str, kind: str) -> 
     spec = as_spec(cfg, key)
     examples = plugins.build("dataset", spec, key, kind=kind)
     if not examples:
-        raise ValueError(f"config key '{key}': the data source produced no examples")
+        raise ConfigError(f"config key '{key}': the data source produced no examples")
     log.info("%s: %d %s examples", key, len(examples), kind)
     return examples
 
@@ -44,11 +45,11 @@ def train_valid(cfg: DictConfig, plugins: PluginManager, group: str, kind: str, 
     if select(cfg, f"data.{group}.valid") is not None:
         return train, load(f"data.{group}.valid")
     if not 0 < valid_fraction < 1:
-        raise ValueError(f"stage.valid_fraction must be in (0, 1) when data.{group}.valid is null, got {valid_fraction}")
+        raise ConfigError(f"stage.valid_fraction must be in (0, 1) when data.{group}.valid is null, got {valid_fraction}")
     train, valid, report = split_by_user(train, valid_fraction, seed=cfg.seed)
     log.info("data.%s: split by user: %s", group, report)
     if not valid or not train:
-        raise ValueError(f"data.{group}: splitting {len(train) + len(valid)} examples by user left an empty split; "
+        raise ConfigError(f"data.{group}: splitting {len(train) + len(valid)} examples by user left an empty split; "
                          f"set data.{group}.valid or change stage.valid_fraction")
     return train, valid
 

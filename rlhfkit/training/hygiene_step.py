@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig
 
 from rlhfkit.plugins import PluginManager
 from rlhfkit.training.resolve import as_spec, select
+from rlhfkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def filter_keys(cfg: DictConfig, group: str) -> list[tuple[str, str]]:
     if specs is None:
         return []
     if not isinstance(specs, ListConfig):
-        raise ValueError(f"config key 'data.{group}.filters' must be a list of {{name: ..., ...}} specs, "
+        raise ConfigError(f"config key 'data.{group}.filters' must be a list of {{name: ..., ...}} specs, "
                          f"got {type(specs).__name__}")
     return [("data_filter", f"data.{group}.filters[{i}]") for i in range(len(specs))]
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
+from rlhfkit.errors import ConfigError
 
 
 def make_adamw(params: Iterable, lr: float, betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8, weight_decay: float = 0.0) -> torch.optim.Optimizer:
@@ -44,7 +45,7 @@ def lr_multiplier(kind: str, step: int, total_steps: int, warmup_steps: int, min
 def _schedule(kind: str, default_min_ratio: float) -> Callable[..., LambdaLR]:
     def factory(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0, min_ratio: float = default_min_ratio) -> LambdaLR:
         if total_steps < 1:
-            raise ValueError(f"lr_scheduler: total_steps must be >= 1, got {total_steps}")
+            raise ConfigError(f"lr_scheduler: total_steps must be >= 1, got {total_steps}")
         return LambdaLR(optimizer, lambda step: lr_multiplier(kind, step, total_steps, warmup_steps, min_ratio))
 
     factory.__name__ = f"{kind}_schedule"

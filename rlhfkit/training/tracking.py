@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from rlhfkit.errors import ConfigError
 
 
 def wandb_mode(mode: str = "auto") -> str:
     """"auto": online when WANDB_MODE=online or an API key is in the environment, else offline."""
     if mode not in ("auto", "online", "offline", "disabled"):
-        raise ValueError(f"logger.mode: unknown W&B mode '{mode}'; known: auto, online, offline, disabled")
+        raise ConfigError(f"logger.mode: unknown W&B mode '{mode}'; known: auto, online, offline, disabled")
     if mode != "auto":
         return mode
     env_mode = os.environ.get("WANDB_MODE", "").lower()

@@ -128,3 +128,17 @@ def test_ddp_two_cpu_processes(tmp_path, sft_file):
     state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert state["global_step"] == steps_per_epoch(sft_file, ranks=2) < steps_per_epoch(sft_file)
     assert "distributed_backend=gloo" in result.stderr or "gloo" in result.stdout + result.stderr
+
+
+def test_hygiene_filters_report_what_they_changed(tmp_path, jsonl):
+    rows = [{"prompt": f"task {i} : mail me at user{i}@example.com", "completion": " ok", "user_id": f"u{i % 10}"} for i in range(20)]
+    rows.append(dict(rows[0]))  # a duplicate prompt
+    path = jsonl("pii.jsonl", rows)
+    result = run_cli("train", "stage=sft", f"data.sft.train.path={path}", "stage.max_epochs=1", *TINY,
+                     "logger=none", f"paths.runs_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((single_run_dir(tmp_path) / "metrics.json").read_text())
+    scrub = {k.rsplit("/", 1)[-1]: v for k, v in metrics.items() if "/hygiene/0_scrub_pii/" in k}
+    dedupe = {k.rsplit("/", 1)[-1]: v for k, v in metrics.items() if "/hygiene/1_dedupe/" in k}
+    assert scrub["pii_email"] == 21 and scrub["in"] == scrub["out"] == 21
+    assert dedupe["in"] == 21 and dedupe["out"] == 20 and dedupe["duplicate_prefix"] == 1

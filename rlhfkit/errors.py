@@ -1,0 +1,5 @@
+"""Errors a user fixes in their config or data. The CLI prints them as one line (exit status 2)."""
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message starts with the config key to change."""
