@@ -1,0 +1,312 @@
+"""PPO rollouts: batched sampling with a KV cache, one scoring pass per model, KL-shaped rewards.
+
+What happens to a batch of prompts (RLHF_DETAILS items 15, 19, 21-23, 34, 35, 38):
+
+1. Prompts are tokenized and LEFT-padded with a pad token distinct from EOS (item 35).
+2. :func:`sample_responses` draws up to ``max_new_tokens`` tokens from the policy with a KV cache,
+   dividing the logits by the temperature and, by default, filtering nothing (top_k 0,
+   top_p 1.0, no minimum length: item 34); position ids come from the attention mask (item 35).
+3. Each response ends at its first EOS (item 21): the mask covers the tokens up to and
+   including EOS; later tokens are padding.
+4. ONE forward of the policy (old logprobs), the reference (frozen SFT) and the value model over
+   prompt + response, position ids from the mask, logprobs at the same temperature (item 22).
+5. The responses are decoded (special tokens skipped) and scored by the reward function; a
+   response that never produced EOS can be penalised (item 21). The reward model reads the
+   truncated text; logprobs and values use the raw tokens (item 38).
+6. :func:`add_advantages` shapes per-token rewards with the KL penalty (item 15), runs the
+   advantage estimator and whitens the advantages over all ranks (item 19).
+
+The models must share one tokenizer (item 38) and are put in eval mode: no dropout (item 23).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rlhfkit.algos import apply_missing_eos_penalty, entropy_from_logits, logprobs_from_logits, shape_rewards
+from rlhfkit.algos.global_stats import AllReduce, global_whiten
+from rlhfkit.algos.sampling import sample_tokens, truncate_at_eos
+from rlhfkit.models.encoding import encode_prompts
+from rlhfkit.models.scalar_head import positions_from_mask
+from rlhfkit.rewards.base import check_scores
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How responses are drawn (items 14, 22, 34).
+
+    Args:
+        max_new_tokens: R_max, the most tokens a response may have (EOS included).
+        temperature: the logits are divided by it when sampling AND when scoring (item 22).
+        top_k: 0 = off (item 34).
+        top_p: 1.0 = off (item 34).
+    """
+
+    max_new_tokens: int
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+@dataclass
+class Rollout:
+    """One batch of episodes. B = episodes on this rank, P = prompt width, R = response width.
+
+    Tokens:
+        prompt_ids (B, P) int64: left-padded prompts (pad != EOS, item 35).
+        prompt_mask (B, P) int64: 1 on real prompt tokens.
+        response_ids (B, R) int64: sampled tokens, ``pad`` after the first EOS (item 21).
+        response_mask (B, R) int64: 1 on response tokens up to and including the first EOS.
+        has_eos (B,) bool: the response produced an EOS within ``max_new_tokens``.
+    Text:
+        prompts, responses: B strings each; responses are decoded up to EOS, specials skipped.
+    Model outputs at rollout time (no grad, fp32):
+        logprobs (B, R): log pi_old(y_t | x, y_<t) at temperature T (item 22).
+        ref_logprobs (B, R): the same under the frozen reference (SFT) policy.
+        values (B, R) or None: V(x, y_<t), the critic's value of the state before token t;
+            None for critic-free estimators.
+        entropy (B, R): entropy of pi_old's next-token distribution at each response position.
+    Scores:
+        raw_scores (B,): the reward function's output.
+        scores (B,): after the missing-EOS penalty (item 21); what the policy is trained on.
+    Filled by :func:`add_advantages` (None before):
+        rewards (B, R): -kl_coef * kl_t, + score at the last real token (item 15).
+        sequence_kl (B,): sum_t kl_t over the response (the logged/controlled KL, item 15).
+        advantages (B, R): from the advantage estimator, whitened over all ranks (item 19).
+        returns (B, R) or None: value targets (GAE returns); None without a critic.
+    All tensors are 0 (or pad) at masked response positions.
+    """
+
+    prompts: list[str]
+    responses: list[str]
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    response_ids: torch.Tensor
+    response_mask: torch.Tensor
+    has_eos: torch.Tensor
+    logprobs: torch.Tensor
+    ref_logprobs: torch.Tensor
+    values: torch.Tensor | None
+    entropy: torch.Tensor
+    raw_scores: torch.Tensor
+    scores: torch.Tensor
+    rewards: torch.Tensor | None = None
+    sequence_kl: torch.Tensor | None = None
+    advantages: torch.Tensor | None = None
+    returns: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.response_ids.shape[0]
+
+    @property
+    def prompt_length(self) -> int:
+        """P: the response starts at this index of :attr:`input_ids`."""
+        return self.prompt_ids.shape[1]
+
+    @property
+    def input_ids(self) -> torch.Tensor:
+        """(B, P + R) prompt and response."""
+        return torch.cat([self.prompt_ids, self.response_ids], dim=1)
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        """(B, P + R) 1 on real prompt tokens and on response tokens up to EOS."""
+        return torch.cat([self.prompt_mask, self.response_mask], dim=1)
+
+    def select(self, index: torch.Tensor) -> Rollout:
+        """The episodes at ``index`` ((b,) int64), every field sliced along B (a minibatch)."""
+        rows = index.tolist()
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, torch.Tensor):
+                out[f.name] = value[index.to(value.device)]
+            elif isinstance(value, list):
+                out[f.name] = [value[i] for i in rows]
+            else:
+                out[f.name] = value
+        return Rollout(**out)
+
+
+# --------------------------------------------------------------------------- model passes
+
+
+def _cache_names(model: nn.Module) -> tuple[str, str]:
+    """(forward kwarg, output key) of the KV cache: ``cache`` in transformers >= 5, else ``past_key_values``."""
+    if "cache" in inspect.signature(model.forward).parameters:
+        return "cache", "cache"
+    return "past_key_values", "past_key_values"
+
+
+@torch.no_grad()
+def sample_responses(
+    policy: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    sampling: SamplingConfig,
+    eos_id: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Autoregressive sampling with a KV cache from left-padded prompts (items 22, 34, 35).
+
+    Args:
+        policy: a causal LM (``transformers``), in eval mode.
+        prompt_ids: (B, P) left-padded prompt tokens.
+        prompt_mask: (B, P) 1 on real tokens.
+        sampling: temperature / top_k / top_p / max_new_tokens.
+        eos_id: stop once every row has produced this token.
+        generator: the sampling random stream (per-rank seed, item 40).
+
+    Returns:
+        (B, R) raw sampled tokens, R <= max_new_tokens (shorter when all rows ended early);
+        tokens after a row's EOS are whatever was sampled: see :func:`truncate_at_eos`.
+    """
+    if sampling.max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {sampling.max_new_tokens}")
+    cache_kwarg, cache_key = _cache_names(policy)
+    mask = prompt_mask.long()  # (B, P)
+    out = policy(input_ids=prompt_ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=True)
+    next_position = mask.sum(dim=1, keepdim=True)  # (B, 1) position id of the first new token (item 35)
+    tokens, done = [], torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
+    for _ in range(sampling.max_new_tokens):
+        token = sample_tokens(out.logits[:, -1], sampling.temperature, sampling.top_k, sampling.top_p, generator)  # (B,)
+        tokens.append(token)
+        done |= token == eos_id
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # (B, P + t + 1)
+        out = policy(input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
+                     use_cache=True, **{cache_kwarg: out[cache_key]})
+        next_position = next_position + 1
+    return torch.stack(tokens, dim=1)  # (B, R)
+
+
+def response_logits(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
+    """(B, P + R) -> (B, R, V): the logits that predict each response token (position ids from the mask, item 35)."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask,
+                   position_ids=positions_from_mask(attention_mask)).logits  # (B, P + R, V)
+    return logits[:, prompt_length - 1:-1]  # (B, R, V): logits[:, t] predicts input_ids[:, t + 1]
+
+
+def response_values(value_model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
+    """(B, P + R) -> (B, R): V of the state before each response token (a ``ScalarHeadModel``)."""
+    values = value_model(input_ids, attention_mask)  # (B, P + R), fp32 head (item 39)
+    return values[:, prompt_length - 1:-1]  # (B, R)
+
+
+# --------------------------------------------------------------------------- the rollout
+
+
+RewardFn = Callable[[list[str], list[str]], torch.Tensor]
+
+
+@torch.no_grad()
+def make_rollout(
+    prompts: Sequence[str],
+    policy: nn.Module,
+    ref_policy: nn.Module,
+    value_model: nn.Module | None,
+    reward_fn: RewardFn,
+    tokenizer,
+    sampling: SamplingConfig,
+    max_prompt_length: int,
+    generator: torch.Generator | None = None,
+    missing_eos_penalty: float | None = None,
+    missing_eos_mode: str = "replace",
+) -> Rollout:
+    """Sample one response per prompt and score it (steps 1-5 of the module docstring).
+
+    Args:
+        prompts: B prompt strings (repeat a prompt G times in a row for group estimators).
+        policy, ref_policy: causal LMs sharing ``tokenizer`` (item 38).
+        value_model: a ``ScalarHeadModel`` critic, or None (critic-free).
+        reward_fn: ``(prompts, responses) -> (B,)`` scores.
+        tokenizer: pad token distinct from EOS (item 35).
+        sampling: see :class:`SamplingConfig`.
+        max_prompt_length: prompts are cut to their last ``max_prompt_length`` tokens.
+        generator: sampling random stream.
+        missing_eos_penalty: None = no penalty; else applied with ``missing_eos_mode`` (item 21).
+        missing_eos_mode: "replace" (LHP: score := penalty) or "subtract" (TRL: score -= penalty).
+
+    Returns:
+        A :class:`Rollout` without advantages (see :func:`add_advantages`).
+    """
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        raise ValueError("the tokenizer needs a pad token distinct from EOS (RLHF_DETAILS item 35)")
+    models = [m for m in (policy, ref_policy, value_model) if m is not None]
+    for m in models:
+        m.eval()  # item 23: no dropout in any model during RL
+    device = next(policy.parameters()).device
+    prompts = list(prompts)
+    prompt_ids, prompt_mask, _ = encode_prompts(tokenizer, prompts, max_prompt_length)  # (B, P) left-padded
+    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+    raw = sample_responses(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id, generator)  # (B, R)
+    response_ids, response_mask, has_eos = truncate_at_eos(raw, tokenizer.eos_token_id, tokenizer.pad_token_id)  # item 21
+
+    input_ids = torch.cat([prompt_ids, response_ids], dim=1)  # (B, P + R)
+    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)  # (B, P + R)
+    p = prompt_ids.shape[1]
+    logits = response_logits(policy, input_ids, attention_mask, p)  # (B, R, V)
+    logprobs = logprobs_from_logits(logits, response_ids, sampling.temperature)  # (B, R) item 22
+    entropy = entropy_from_logits(logits, sampling.temperature)  # (B, R)
+    del logits
+    ref_logits = response_logits(ref_policy, input_ids, attention_mask, p)  # (B, R, V)
+    ref_logprobs = logprobs_from_logits(ref_logits, response_ids, sampling.temperature)  # (B, R) item 22
+    del ref_logits
+    values = response_values(value_model, input_ids, attention_mask, p) if value_model is not None else None
+
+    responses = tokenizer.batch_decode(response_ids.cpu().tolist(), skip_special_tokens=True)  # EOS and pads dropped
+    raw_scores = check_scores(reward_fn(prompts, responses), len(prompts), "reward").to(device)  # (B,)
+    scores = raw_scores
+    if missing_eos_penalty is not None:
+        scores = apply_missing_eos_penalty(raw_scores, has_eos, float(missing_eos_penalty), missing_eos_mode)  # item 21
+    mf = response_mask.to(logprobs.dtype)
+    return Rollout(
+        prompts=prompts, responses=responses, prompt_ids=prompt_ids, prompt_mask=prompt_mask,
+        response_ids=response_ids, response_mask=response_mask, has_eos=has_eos,
+        logprobs=logprobs * mf, ref_logprobs=ref_logprobs * mf,
+        values=values * mf if values is not None else None, entropy=entropy * mf,
+        raw_scores=raw_scores, scores=scores,
+    )
+
+
+@torch.no_grad()
+def add_advantages(
+    rollout: Rollout,
+    kl_coef: float,
+    advantage_fn: Callable,
+    kl_estimator: str = "k1",
+    whiten_rewards: bool = False,
+    whiten_advantages: bool = True,
+    all_reduce: AllReduce | None = None,
+) -> Rollout:
+    """KL-shaped rewards (item 15), advantages from the estimator plugin, whitening (item 19).
+
+    Args:
+        rollout: from :func:`make_rollout`.
+        kl_coef: beta, the KL controller's current value (item 15).
+        advantage_fn: ``(rewards, values | None, mask, scores) -> (advantages, returns | None)``.
+        kl_estimator: "k1" (item 15), "k2", "k3" or "abs".
+        whiten_rewards: scale the shaped rewards to variance 1, mean kept (items 17, 19).
+        whiten_advantages: advantages to mean 0, variance 1 (item 19).
+        all_reduce: sums a tensor over ranks, so whitening uses the global batch; None = one process.
+
+    Returns:
+        The same rollout with ``rewards``, ``sequence_kl``, ``advantages``, ``returns`` set.
+    """
+    mask = rollout.response_mask
+    rewards, sequence_kl = shape_rewards(rollout.scores, rollout.logprobs, rollout.ref_logprobs, mask,
+                                         kl_coef, kl_estimator)  # (B, R), (B,) item 15
+    if whiten_rewards:
+        rewards = global_whiten(rewards, mask, shift_mean=False, all_reduce=all_reduce)  # items 17, 19: scale only
+    advantages, returns = advantage_fn(rewards, rollout.values, mask, rollout.scores)  # (B, R), (B, R) | None
+    if whiten_advantages:
+        advantages = global_whiten(advantages, mask, shift_mean=True, all_reduce=all_reduce)  # item 19
+    return dataclasses.replace(rollout, rewards=rewards, sequence_kl=sequence_kl, advantages=advantages, returns=returns)

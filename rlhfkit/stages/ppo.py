@@ -1,0 +1,374 @@
+"""Step 3, PPO and PPO-ptx (RLHF_DETAILS items 12-24, 34-40), as a LightningModule.
+
+Glue only: the math is in :mod:`rlhfkit.algos` and the rollout in :mod:`rlhfkit.rollout`.
+Manual optimization (``automatic_optimization = False``), as Lightning advises for RL: one
+``training_step`` is one PPO iteration:
+
+1. take this rank's prompt batch (each prompt ``group_size`` times for critic-free estimators);
+2. sample and score a rollout under no_grad (each rank its own, seeded seed + 1000 * rank,
+   item 40); KL-shaped rewards with the controller's beta (item 15), advantages whitened over
+   all ranks (item 19);
+3. ``ppo_epochs`` passes over shuffled minibatches: policy loss + vf_coef * value loss
+   (+ ptx_coef * LM loss of a pretraining minibatch for PPO-ptx, items 12-13: both gradients from
+   one backward, so they accumulate per minibatch), gradient clipping, a step of each optimizer;
+4. one LR-scheduler step (warm-up counts PPO iterations, item 14), then the KL controller sees
+   the mean sequence KL of the global batch (item 16).
+
+``iteration`` counts finished PPO iterations; the run stops after ``total_steps`` of them (the
+trainer's global_step counts optimizer steps of every optimizer and is not used).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from rlhfkit.algos import logprobs_from_logits, ppo_policy_loss, ppo_value_loss
+from rlhfkit.algos.global_stats import global_explained_variance, global_masked_mean
+from rlhfkit.algos.lm import masked_lm_loss
+from rlhfkit.algos.ppo_objective import ppo_total_loss
+from rlhfkit.models.scalar_head import ScalarHeadModel
+from rlhfkit.rollout import Rollout, SamplingConfig, add_advantages, make_rollout, response_logits, response_values
+from rlhfkit.stages.ppo_data import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
+from rlhfkit.training.tracking import log_table
+
+RANK_SEED_STRIDE = 1000  # item 40: sampling seed = seed + 1000 * global rank
+
+
+class PPOModule(pl.LightningModule):
+    """PPO / PPO-ptx against any reward function.
+
+    Args:
+        policy: the causal LM to train (the SFT model); a frozen copy becomes the reference.
+        tokenizer: shared by every model (item 38); pad distinct from EOS (item 35).
+        reward_fn: ``(prompts, responses) -> (B,)`` scores (a ``reward`` plugin).
+        kl_controller: ``.value``, ``.update(kl, n)``, ``state_dict`` (a ``kl_controller`` plugin).
+        advantage_estimator: an ``advantage`` plugin; ``needs_critic`` False runs critic-free.
+        make_optimizer: ``(params, lr) -> Optimizer``.
+        make_scheduler: ``(optimizer, total_steps) -> LRScheduler`` (stepped once per iteration) or None.
+        prompts: the PPO prompts (item 5).
+        value_model: the critic (a ``ScalarHeadModel``), None for critic-free estimators.
+        shared_value_head: ``value_model`` is a head on the policy's own body (LHP, item 24);
+            one optimizer then trains both.
+        pretrain_texts: PPO-ptx's pretraining data (needed when ``ptx_coef > 0``).
+        total_steps: PPO iterations to run.
+        rollout_batch_size: prompts per rank per iteration (IG: 512 episodes, item 14).
+        group_size: samples per prompt (critic-free estimators; 1 otherwise).
+        minibatch_size: episodes per optimizer step (IG: 64, item 14); must divide the episodes per rank.
+        ppo_epochs: passes over each rollout (LHP 4, IG 1; items 14, 17).
+        clip_range: policy ratio clip (0.2, items 14, 17, 20).
+        value_clip_range: value clip (0.2, item 17).
+        vf_coef: value-loss weight (0.1, item 17).
+        kl_estimator: per-token KL estimator for the shaping ("k1", item 15).
+        temperature, top_k, top_p, max_new_tokens: sampling (items 14, 22, 34).
+        max_prompt_length: prompts keep their last this many tokens.
+        missing_eos_penalty, missing_eos_mode: item 21 (None = no penalty).
+        whiten_rewards: scale-only reward whitening (items 17, 19).
+        whiten_advantages: advantages to mean 0 / var 1 over the global batch (item 19).
+        ptx_coef: gamma of IG eq. 2 (0 = PPO, 27.8 = IG's PPO-ptx; items 12, 13).
+        ptx_batch_size: pretraining texts per minibatch (IG: 8x the RL episodes, item 13).
+        ptx_max_length: tokens per pretraining text.
+        grad_clip: max gradient norm per optimizer (None = off).
+        policy_lr, value_lr: peak learning rates (IG value 9e-6, item 14).
+        seed: base seed; rank r samples with seed + 1000 * r (item 40).
+        sample_table_every: log a table of samples every this many iterations (0 = never).
+        n_sample_rows: rows in that table.
+        checkpoint_every: save a full checkpoint every this many iterations (0 = never).
+        checkpoint_dir: where those go.
+        run_dir: where tables and ``ppo_history.jsonl`` (one line of metrics per iteration) go.
+    """
+
+    def __init__(
+        self,
+        policy: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        reward_fn: Callable[[list[str], list[str]], torch.Tensor],
+        kl_controller: Any,
+        advantage_estimator: Callable,
+        make_optimizer: Callable[[Iterable, float], torch.optim.Optimizer],
+        make_scheduler: Callable[[torch.optim.Optimizer, int], Any] | None,
+        prompts: list[str],
+        value_model: ScalarHeadModel | None = None,
+        shared_value_head: bool = False,
+        pretrain_texts: list[str] | None = None,
+        total_steps: int = 100,
+        rollout_batch_size: int = 16,
+        group_size: int = 1,
+        minibatch_size: int = 8,
+        ppo_epochs: int = 4,
+        clip_range: float = 0.2,
+        value_clip_range: float = 0.2,
+        vf_coef: float = 0.1,
+        kl_estimator: str = "k1",
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 24,
+        max_prompt_length: int = 64,
+        missing_eos_penalty: float | None = None,
+        missing_eos_mode: str = "replace",
+        whiten_rewards: bool = False,
+        whiten_advantages: bool = True,
+        ptx_coef: float = 0.0,
+        ptx_batch_size: int = 8,
+        ptx_max_length: int = 128,
+        grad_clip: float | None = 1.0,
+        policy_lr: float = 1e-5,
+        value_lr: float = 9e-6,
+        seed: int = 0,
+        sample_table_every: int = 10,
+        n_sample_rows: int = 4,
+        checkpoint_every: int = 0,
+        checkpoint_dir: str | None = None,
+        run_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["policy", "tokenizer", "reward_fn", "kl_controller", "advantage_estimator",
+                                          "make_optimizer", "make_scheduler", "prompts", "value_model", "pretrain_texts"])
+        self.automatic_optimization = False
+        episodes = rollout_batch_size * group_size
+        if minibatch_size < 1 or episodes % minibatch_size:
+            raise ValueError(f"stage.minibatch_size={minibatch_size} must divide the episodes per rank and iteration "
+                             f"(rollout_batch_size * group_size = {episodes})")
+        if ptx_coef > 0 and not pretrain_texts:
+            raise ValueError("stage.ptx_coef > 0 (PPO-ptx) needs pretraining data: set data.pretrain.train")
+        if getattr(advantage_estimator, "needs_critic", True) and value_model is None:
+            raise ValueError("this advantage estimator needs a value model")
+        self.policy = policy
+        self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen SFT reference (item 12)
+        self.value_model = value_model
+        self.tokenizer = tokenizer
+        self.reward_fn = reward_fn
+        self.kl_controller = kl_controller
+        self.advantage_estimator = advantage_estimator
+        self.make_optimizer, self.make_scheduler = make_optimizer, make_scheduler
+        self.sampling = SamplingConfig(max_new_tokens, temperature, top_k, top_p)
+        self.prompt_stream = BatchStream(prompts, rollout_batch_size, seed)
+        self.ptx_stream = BatchStream(pretrain_texts, ptx_batch_size, seed) if ptx_coef > 0 else None
+        self.iteration = 0  # finished PPO iterations = the prompt stream's position
+        self.ptx_position = 0  # pretraining batches consumed (per rank)
+        self.score_history: list[float] = []  # mean score of each iteration (first vs last in metrics.json)
+        self._generator: torch.Generator | None = None
+        self._pending_sampler_state: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ set-up
+
+    def setup(self, stage: str) -> None:
+        self.prompt_stream.shard(self.global_rank, self.trainer.world_size)  # each rank its own prompts
+        if self.ptx_stream is not None:
+            self.ptx_stream.shard(self.global_rank, self.trainer.world_size)
+
+    def train_dataloader(self) -> BatchStream:
+        self.prompt_stream.start = self.iteration  # resume at the saved data position
+        return self.prompt_stream
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        policy_params = list(self.policy.parameters())
+        if self.value_model is not None and hp.shared_value_head:
+            policy_params += list(self.value_model.head.parameters())  # one optimizer over body and both heads
+        optimizers = [self.make_optimizer(policy_params, hp.policy_lr)]
+        if self.value_model is not None and not hp.shared_value_head:
+            optimizers.append(self.make_optimizer(self.value_model.parameters(), hp.value_lr))
+        if self.make_scheduler is None:
+            return optimizers
+        return optimizers, [self.make_scheduler(opt, hp.total_steps) for opt in optimizers]
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The sampling/shuffling random stream of this rank, on the model's device (item 40)."""
+        if self._generator is None or self._generator.device != self.device:
+            self._generator = torch.Generator(device=self.device)
+            self._generator.manual_seed(self.hparams.seed + RANK_SEED_STRIDE * self.global_rank)
+            if self._pending_sampler_state is not None:
+                self._generator.set_state(self._pending_sampler_state)
+                self._pending_sampler_state = None
+        return self._generator
+
+    def on_train_start(self) -> None:
+        if self.iteration >= self.hparams.total_steps:
+            self.trainer.should_stop = True  # resumed at or past total_steps: nothing to do
+
+    # ------------------------------------------------------------------ one PPO iteration
+
+    def training_step(self, batch: list[str], batch_idx: int) -> None:
+        hp = self.hparams
+        start = time.perf_counter()
+        for model in (self.policy, self.ref_policy, self.value_model):
+            if model is not None:
+                model.eval()  # item 23: no dropout, in sampling and in the updates
+        prompts = [p for p in batch for _ in range(hp.group_size)]  # G consecutive samples per prompt
+        kl_coef = float(self.kl_controller.value)
+        rollout = make_rollout(prompts, self.policy, self.ref_policy, self.value_model, self.reward_fn, self.tokenizer,
+                               self.sampling, hp.max_prompt_length, self.generator, hp.missing_eos_penalty, hp.missing_eos_mode)
+        rollout = add_advantages(rollout, kl_coef, self.advantage_estimator, hp.kl_estimator, hp.whiten_rewards,
+                                 hp.whiten_advantages, all_reduce_sum)
+        update = self._ppo_epochs(rollout)
+        metrics = self._rollout_metrics(rollout, kl_coef) | update
+        n_episodes = rollout.batch_size * self.trainer.world_size
+        self.kl_controller.update(metrics["objective/kl"], n_episodes)  # item 16: global mean sequence KL, n episodes
+        # the LRs this iteration used, then one scheduler step per PPO iteration (item 14: warm-up in iterations)
+        metrics |= {f"ppo/lr/{name}": opt.param_groups[0]["lr"] for name, opt in zip(("policy", "value"), self._optimizers())}
+        for scheduler in self._schedulers():
+            scheduler.step()
+        self.iteration += 1
+        n_tokens = all_reduce_sum(rollout.response_mask.sum().float())
+        elapsed = time.perf_counter() - start
+        metrics |= {"ppo/iteration": float(self.iteration), "perf/iteration_s": elapsed,
+                    "perf/tokens_per_s": float(n_tokens) / elapsed}
+        self.score_history.append(metrics["objective/score"])
+        shown = ("objective/score", "objective/kl")  # values are already global: no sync_dist needed
+        self.log_dict({k: v for k, v in metrics.items() if k not in shown}, on_step=True, on_epoch=False,
+                      batch_size=rollout.batch_size)
+        self.log_dict({k: metrics[k] for k in shown}, on_step=True, on_epoch=False, prog_bar=True,
+                      batch_size=rollout.batch_size)
+        self._write_history(metrics)
+        self._log_samples(rollout)
+        if self.iteration >= hp.total_steps:
+            self.trainer.should_stop = True
+
+    def _optimizers(self) -> list:
+        opts = self.optimizers()
+        return list(opts) if isinstance(opts, (list, tuple)) else [opts]
+
+    def _schedulers(self) -> list:
+        scheds = self.lr_schedulers()
+        if scheds is None:
+            return []
+        return list(scheds) if isinstance(scheds, (list, tuple)) else [scheds]
+
+    def _ppo_epochs(self, rollout: Rollout) -> dict[str, float]:
+        """``ppo_epochs`` shuffled passes of minibatches; returns the per-minibatch means over all ranks."""
+        hp = self.hparams
+        per_minibatch: list[dict[str, torch.Tensor]] = []
+        for _ in range(hp.ppo_epochs):
+            order = torch.randperm(rollout.batch_size, generator=self.generator, device=self.device)  # (B,)
+            for first in range(0, rollout.batch_size, hp.minibatch_size):
+                per_minibatch.append(self._minibatch_step(rollout.select(order[first:first + hp.minibatch_size])))
+        names = list(per_minibatch[0])
+        local = torch.stack([torch.stack([s[k] for s in per_minibatch]).mean() for k in names])  # (n_stats,)
+        world = all_reduce_sum(local) / self.trainer.world_size  # equal minibatch counts on every rank
+        return {k: float(v) for k, v in zip(names, world)}
+
+    def _minibatch_step(self, mb: Rollout) -> dict[str, torch.Tensor]:
+        """One optimizer step of every optimizer on one minibatch (items 13, 20)."""
+        hp = self.hparams
+        input_ids, attention_mask, p = mb.input_ids, mb.attention_mask, mb.prompt_length
+        logits = response_logits(self.policy, input_ids, attention_mask, p)  # (b, R, V)
+        logprobs = logprobs_from_logits(logits, mb.response_ids, hp.temperature)  # (b, R) item 22
+        pg_loss, pg_stats = ppo_policy_loss(logprobs, mb.logprobs, mb.advantages, mb.response_mask, hp.clip_range)
+        stats = {"ppo/policy/loss": pg_loss.detach(), "ppo/policy/clipfrac": pg_stats["clip_fraction"],
+                 "ppo/policy/approxkl": pg_stats["approx_kl"]}
+        vf_loss = None
+        if self.value_model is not None and mb.returns is not None:
+            vpred = response_values(self.value_model, input_ids, attention_mask, p)  # (b, R)
+            vf_loss, vf_stats = ppo_value_loss(vpred, mb.values, mb.returns, mb.response_mask, hp.value_clip_range)
+            stats |= {"ppo/val/loss": vf_loss.detach(), "ppo/val/clipfrac": vf_stats["clip_fraction"]}
+        ptx_loss = None
+        if self.ptx_stream is not None:
+            texts = self.ptx_stream.batch(self.ptx_position)
+            self.ptx_position += 1
+            ids, mask = encode_texts(self.tokenizer, texts, hp.ptx_max_length, self.device)  # (n, L)
+            ptx_logits = self.policy(input_ids=ids, attention_mask=mask).logits  # (n, L, V) right-padded
+            ptx_loss, _ = masked_lm_loss(ptx_logits, ids, mask)  # () item 12: -log pi(x) per token
+            stats["ppo/ptx_loss"] = ptx_loss.detach()
+        loss = ppo_total_loss(pg_loss, vf_loss, hp.vf_coef, ptx_loss, hp.ptx_coef)  # items 12, 13, 20
+        stats["ppo/loss/total"] = loss.detach()
+        optimizers = self._optimizers()
+        for opt in optimizers:
+            opt.zero_grad()
+        self.manual_backward(loss)  # item 13: PPO and pretraining gradients accumulate in one backward
+        for opt in optimizers:
+            if hp.grad_clip:
+                self.clip_gradients(opt, gradient_clip_val=hp.grad_clip, gradient_clip_algorithm="norm")
+            opt.step()
+        return stats
+
+    @torch.no_grad()
+    def _rollout_metrics(self, r: Rollout, kl_coef: float) -> dict[str, float]:
+        """Issue item 5's numbers, over all ranks."""
+        ones = torch.ones_like(r.scores, dtype=torch.bool)
+
+        def mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+            return float(global_masked_mean(x.float(), ones if mask is None else mask, all_reduce_sum))
+
+        metrics = {
+            "objective/score": mean(r.raw_scores),  # the reward plugin's score (a bias-normalised RM's, item 9)
+            "objective/score_penalised": mean(r.scores),  # after the missing-EOS penalty (item 21)
+            "objective/kl": mean(r.sequence_kl),  # item 15: batch mean of the sequence KL
+            "objective/kl_coef": kl_coef,
+            "objective/rlhf_reward": mean(r.rewards.sum(dim=1)),  # score - beta * KL (IG eq. 2)
+            "objective/entropy": mean(r.entropy, r.response_mask),  # nats per response token
+            "ppo/response_length": mean(r.response_mask.sum(dim=1)),
+            "ppo/frac_no_eos": mean((~r.has_eos).float()),
+        }
+        normalisation = rm_normalisation(self.reward_fn)
+        if normalisation is not None:
+            gain, offset = normalisation
+            metrics["objective/score_unnormalised"] = (metrics["objective/score"] - offset) / gain  # undo item 9
+        if r.values is not None and r.returns is not None:
+            metrics["ppo/val/explained_variance"] = float(
+                global_explained_variance(r.values, r.returns, r.response_mask, all_reduce_sum))
+            metrics["ppo/val/mean"] = mean(r.values, r.response_mask)
+            metrics["ppo/returns/mean"] = mean(r.returns, r.response_mask)
+        return metrics
+
+    def _write_history(self, metrics: dict[str, float]) -> None:
+        if self.trainer.is_global_zero and self.hparams.run_dir:
+            with (Path(self.hparams.run_dir) / "ppo_history.jsonl").open("a") as f:
+                f.write(json.dumps(metrics) + "\n")
+
+    def _log_samples(self, r: Rollout) -> None:
+        every = self.hparams.sample_table_every
+        if not every or (self.iteration - 1) % every or not self.trainer.is_global_zero:
+            return
+        n = min(self.hparams.n_sample_rows, r.batch_size)
+        rows = [[self.iteration, r.prompts[i], r.responses[i], float(r.scores[i]), float(r.sequence_kl[i])] for i in range(n)]
+        log_table(self.logger, "samples", ["iteration", "prompt", "response", "score", "kl"], rows, self.hparams.run_dir)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        every, ckpt_dir = self.hparams.checkpoint_every, self.hparams.checkpoint_dir
+        if every and ckpt_dir and self.iteration % every == 0:
+            self.trainer.save_checkpoint(Path(ckpt_dir) / f"iter{self.iteration:06d}.ckpt")  # all ranks call it
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Policy, value, optimizers and schedulers are Lightning's; add what PPO needs to resume."""
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("ref_policy.")]:
+            del state[key]  # the reference is the initial policy: rebuilt from the config, not stored
+        checkpoint["ppo"] = {
+            "iteration": self.iteration,  # = the data position of the prompt stream
+            "ptx_position": self.ptx_position,
+            "kl_controller": self.kl_controller.state_dict(),
+            "score_history": list(self.score_history),
+            "rng_per_rank": gather_from_ranks(rng_states(self._generator)),  # collective: every rank saves
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["ppo"]
+        self.iteration, self.ptx_position = int(state["iteration"]), int(state["ptx_position"])
+        self.kl_controller.load_state_dict(state["kl_controller"])
+        self.score_history = list(state["score_history"])
+        per_rank = state["rng_per_rank"]
+        if self.global_rank < len(per_rank):  # same world size: exact continuation of each rank's streams
+            self._pending_sampler_state = set_rng_states(per_rank[self.global_rank])
+            self._generator = None
+        checkpoint["state_dict"].update({f"ref_policy.{k}": v for k, v in self.ref_policy.state_dict().items()})
+
+
+def rm_normalisation(reward_fn: Any) -> tuple[float, float] | None:
+    """(gain, offset) of a bias-normalised reward model plugin (item 9), else None."""
+    model = getattr(reward_fn, "model", None)
+    if getattr(reward_fn, "normalise", False) and isinstance(model, ScalarHeadModel):
+        return float(model.gain), float(model.offset)
+    return None

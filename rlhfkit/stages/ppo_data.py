@@ -1,0 +1,117 @@
+"""PPO's data plumbing: endless, resumable prompt / pretraining-text batches; RNG state capture.
+
+A PPO run counts iterations, not epochs: iteration i uses prompt batch i. :class:`BatchStream`
+makes batch i a function of i alone (seeded shuffles, the same on every rank: RLHF_DETAILS item
+40), so "the data position" in a checkpoint is just the iteration count, and Lightning's
+one-batch-ahead prefetch cannot shift it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+class BatchStream:
+    """Batches drawn without end from ``items``, sharded over ranks.
+
+    The items are concatenated epoch after epoch, epoch e shuffled by ``randperm`` seeded with
+    ``seed + e`` (one shuffle for all ranks, item 40). Global batch i covers positions
+    ``[i * W * b, (i + 1) * W * b)`` of that endless sequence (W ranks, b = ``batch_size``), and
+    rank r takes its r-th slice of b items. Fewer items than a global batch is fine (they repeat).
+
+    Args:
+        items: prompts (or pretraining texts).
+        batch_size: items per rank per batch.
+        seed: shuffle seed.
+    """
+
+    def __init__(self, items: Sequence[Any], batch_size: int, seed: int = 0) -> None:
+        if not items:
+            raise ValueError("BatchStream: no items")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.items, self.batch_size, self.seed = list(items), batch_size, seed
+        self.rank, self.world_size = 0, 1
+        self.start = 0  # the batch index __iter__ starts at (set on resume)
+        self._perms: dict[int, list[int]] = {}
+
+    def shard(self, rank: int, world_size: int) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} not in [0, {world_size})")
+        self.rank, self.world_size = rank, world_size
+
+    def _perm(self, epoch: int) -> list[int]:
+        if epoch not in self._perms:
+            gen = torch.Generator().manual_seed(self.seed + epoch)
+            self._perms = {epoch: torch.randperm(len(self.items), generator=gen).tolist()}  # keep one epoch
+        return self._perms[epoch]
+
+    def batch(self, index: int) -> list[Any]:
+        """This rank's items of global batch ``index``."""
+        n, first = len(self.items), (index * self.world_size + self.rank) * self.batch_size
+        return [self.items[self._perm(j // n)[j % n]] for j in range(first, first + self.batch_size)]
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        index = self.start
+        while True:
+            yield self.batch(index)
+            index += 1
+
+
+def encode_texts(tokenizer, texts: Sequence[str], max_length: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pretraining texts -> right-padded ids (B, T) and mask (B, T), each cut to ``max_length`` tokens."""
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"][:max_length] for t in texts]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, :len(row)] = 1
+    return ids.to(device), mask.to(device)
+
+
+def rng_states(generator: torch.Generator | None) -> dict[str, Any]:
+    """This process's random states: torch (CPU, CUDA), numpy, python, and the sampling generator."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    # tensors and plain Python values only, so `torch.load(weights_only=True)` (Lightning's default) reads it
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
+              "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+              "sampler": generator.get_state() if generator is not None else None}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> torch.Tensor | None:
+    """Restore :func:`rng_states` (global ones now); returns the sampling generator's state."""
+    torch.set_rng_state(states["torch"])
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    return states.get("sampler")
+
+
+def gather_from_ranks(obj: Any) -> list[Any]:
+    """``[obj of rank 0, obj of rank 1, ...]`` (a collective under torch.distributed; ``[obj]`` otherwise)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum of ``t`` over ranks (a copy); ``t`` itself in a single process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    out = t.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out

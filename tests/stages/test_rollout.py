@@ -1,0 +1,179 @@
+"""rlhfkit.rollout: KV-cache sampling, left padding and position ids, EOS truncation, temperature,
+the KL of a policy against itself and against another policy (RLHF_DETAILS items 15, 21-23, 34, 35)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from rlhfkit.advantages import GAEEstimator, RLOOEstimator
+from rlhfkit.algos import masked_mean, masked_var
+from rlhfkit.algos.sampling import sample_tokens
+from rlhfkit.models import build_tiny, positions_from_mask, scalar_model_from
+from rlhfkit.models.encoding import encode_prompts
+from rlhfkit.rewards import KeywordReward, LengthReward
+from rlhfkit.rollout import SamplingConfig, add_advantages, make_rollout, sample_responses
+
+WORDS = "please thanks hello world the a cat dog say tell me you".split()
+PROMPTS = ["hello", "say please to the cat", "a dog", "tell me you say hello world the cat"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The machine is shared: one intra-op thread is far faster than two fighting for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return build_tiny("nano", tokenizer="words", words=WORDS, seed=0)
+
+
+def rollout_of(bundle, prompts, sampling, seed=0, ref=None, value=None, **kwargs):
+    ref = ref if ref is not None else copy.deepcopy(bundle.model)
+    return make_rollout(prompts, bundle.model, ref, value, KeywordReward(wanted=["please"]), bundle.tokenizer,
+                        sampling, 32, torch.Generator().manual_seed(seed), **kwargs)
+
+
+def test_kv_cache_sampling_matches_a_full_recompute_loop(bundle):
+    model = bundle.model.eval()
+    ids, mask, _ = encode_prompts(bundle.tokenizer, PROMPTS, 32)
+    sampling = SamplingConfig(max_new_tokens=6, temperature=0.8)
+    cached = sample_responses(model, ids, mask, sampling, bundle.tokenizer.eos_token_id, torch.Generator().manual_seed(5))
+    gen, seq, seq_mask, naive = torch.Generator().manual_seed(5), ids, mask, []
+    with torch.no_grad():
+        for _ in range(cached.shape[1]):  # no cache: the whole sequence again at every step
+            logits = model(input_ids=seq, attention_mask=seq_mask, position_ids=positions_from_mask(seq_mask)).logits
+            token = sample_tokens(logits[:, -1], 0.8, 0, 1.0, gen)
+            naive.append(token)
+            seq, seq_mask = torch.cat([seq, token[:, None]], 1), torch.cat([seq_mask, torch.ones_like(token[:, None])], 1)
+    assert torch.equal(cached, torch.stack(naive, 1))
+
+
+def test_left_padding_gives_the_logprobs_and_values_of_the_unpadded_prompt(bundle):
+    value = scalar_model_from(bundle, "value", head_init_std=0.1)
+    r = rollout_of(bundle, PROMPTS, SamplingConfig(max_new_tokens=6), value=value)
+    assert r.prompt_mask[0].tolist()[0] == 0, "short prompts are left-padded (item 35)"
+    model = bundle.model.eval()
+    for i, prompt in enumerate(PROMPTS):
+        p_ids = bundle.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        n = int(r.response_mask[i].sum())
+        row = torch.tensor([p_ids + r.response_ids[i, :n].tolist()])  # one prompt, no padding at all
+        with torch.no_grad():
+            logits = model(input_ids=row).logits[0, len(p_ids) - 1:-1]
+            lp = torch.log_softmax(logits, -1).gather(-1, row[0, len(p_ids):, None]).squeeze(-1)
+            v = value(row, torch.ones_like(row))[0, len(p_ids) - 1:-1]
+        torch.testing.assert_close(r.logprobs[i, :n], lp, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(r.values[i, :n], v, atol=1e-5, rtol=1e-5)
+
+
+def test_responses_end_at_the_first_eos(bundle):
+    tok = bundle.tokenizer
+    value = scalar_model_from(bundle, "value")
+    r = rollout_of(bundle, PROMPTS * 16, SamplingConfig(max_new_tokens=8), seed=1, value=value)
+    r = add_advantages(r, 0.0, GAEEstimator(), whiten_advantages=False)
+    width = r.response_ids.shape[1]
+    mid = 0
+    for i in range(r.batch_size):
+        row = r.response_ids[i].tolist()
+        if tok.eos_token_id in row:
+            e = row.index(tok.eos_token_id)
+            mid += e < width - 1
+            assert r.has_eos[i] and r.response_mask[i].tolist() == [1] * (e + 1) + [0] * (width - e - 1)  # EOS included
+            assert row[e + 1:] == [tok.pad_token_id] * (width - e - 1)  # padding after EOS (item 21)
+            assert torch.all(r.logprobs[i, e + 1:] == 0) and torch.all(r.ref_logprobs[i, e + 1:] == 0)
+            assert r.responses[i] == tok.decode(row[:e], skip_special_tokens=True)  # text stops at EOS
+            # kl_coef 0: the only reward is the score, at the EOS position (items 15, 21)
+            assert r.rewards[i].nonzero().flatten().tolist() in ([e], [])
+            assert r.rewards[i, e] == r.scores[i]
+        else:
+            assert not r.has_eos[i] and r.response_mask[i].all()
+    assert mid >= 3, "the test needs responses that end with an EOS in the middle"
+
+
+def test_missing_eos_penalty_replaces_or_subtracts(bundle):
+    sampling = SamplingConfig(max_new_tokens=3)
+    plain = rollout_of(bundle, PROMPTS * 8, sampling, seed=2)
+    assert not plain.has_eos.all() and torch.equal(plain.scores, plain.raw_scores)
+    replaced = rollout_of(bundle, PROMPTS * 8, sampling, seed=2, missing_eos_penalty=-1.0, missing_eos_mode="replace")
+    assert torch.equal(replaced.scores, torch.where(replaced.has_eos, replaced.raw_scores, torch.tensor(-1.0)))
+    subtracted = rollout_of(bundle, PROMPTS * 8, sampling, seed=2, missing_eos_penalty=0.5, missing_eos_mode="subtract")
+    assert torch.equal(subtracted.scores, torch.where(subtracted.has_eos, subtracted.raw_scores, subtracted.raw_scores - 0.5))
+
+
+def test_temperature_divides_the_logits_of_policy_and_reference(bundle):
+    ref = build_tiny("nano", tokenizer="words", words=WORDS, seed=1).model.eval()
+    t = 0.6
+    r = rollout_of(bundle, PROMPTS, SamplingConfig(max_new_tokens=5, temperature=t), ref=ref)
+    with torch.no_grad():
+        for model, got in ((bundle.model, r.logprobs), (ref, r.ref_logprobs)):
+            logits = model(input_ids=r.input_ids, attention_mask=r.attention_mask,
+                           position_ids=positions_from_mask(r.attention_mask)).logits[:, r.prompt_length - 1:-1]
+            want = torch.log_softmax(logits / t, -1).gather(-1, r.response_ids[..., None]).squeeze(-1)  # item 22
+            untempered = torch.log_softmax(logits, -1).gather(-1, r.response_ids[..., None]).squeeze(-1)
+            m = r.response_mask.bool()
+            torch.testing.assert_close(got[m], want[m], atol=1e-5, rtol=1e-5)
+            assert not torch.allclose(got[m], untempered[m], atol=1e-3)
+
+
+def test_policy_against_itself_has_kl_exactly_zero(bundle):
+    r = add_advantages(rollout_of(bundle, PROMPTS * 4, SamplingConfig(max_new_tokens=8)), 0.2, RLOOEstimator(4))
+    assert torch.equal(r.logprobs, r.ref_logprobs)
+    assert torch.equal(r.sequence_kl, torch.zeros_like(r.sequence_kl))
+
+
+@pytest.mark.parametrize("estimator", ["k1", "k3"])
+def test_sampling_without_filters_gives_a_nonnegative_mean_kl(bundle, estimator):
+    """Item 34: with top_k = 0 and top_p = 1 the samples come from pi, so E[k1] = KL(pi || ref) >= 0."""
+    policy = copy.deepcopy(bundle.model)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    pair = copy.copy(bundle)
+    pair.model = policy
+    kls = []
+    for seed in range(4):
+        r = rollout_of(pair, PROMPTS * 32, SamplingConfig(max_new_tokens=8, top_k=0, top_p=1.0), seed=seed,
+                       ref=bundle.model)
+        kls.append(add_advantages(r, 0.1, RLOOEstimator(4), kl_estimator=estimator).sequence_kl)
+    kl = torch.cat(kls)  # 512 sequences
+    assert kl.mean() > 0, f"mean {estimator} KL {kl.mean():.4f} should be >= 0 on samples from the policy"
+    assert kl.mean() > 3 * kl.std() / len(kl) ** 0.5  # clearly positive, not by luck
+
+
+def test_advantages_are_whitened_and_critic_free_has_no_returns(bundle):
+    value = scalar_model_from(bundle, "value", head_init_std=0.1)
+    r = rollout_of(bundle, PROMPTS * 4, SamplingConfig(max_new_tokens=6), value=value)
+    r = add_advantages(r, 0.1, GAEEstimator())
+    m = r.response_mask
+    assert masked_mean(r.advantages, m).abs() < 1e-5 and masked_var(r.advantages, m) == pytest.approx(1.0, abs=1e-3)
+    assert r.returns is not None and r.returns.shape == r.values.shape
+    rloo = add_advantages(rollout_of(bundle, [p for p in PROMPTS for _ in range(4)], SamplingConfig(max_new_tokens=6)),
+                          0.1, RLOOEstimator(4))
+    assert rloo.returns is None and rloo.values is None and rloo.advantages.shape == rloo.response_ids.shape
+
+
+def test_rollout_shapes_and_select(bundle):
+    r = make_rollout(PROMPTS, bundle.model, copy.deepcopy(bundle.model), None, LengthReward(), bundle.tokenizer,
+                     SamplingConfig(max_new_tokens=5), 32, torch.Generator().manual_seed(0))
+    b, p = len(PROMPTS), r.prompt_ids.shape[1]
+    rw = r.response_ids.shape[1]
+    assert r.input_ids.shape == r.attention_mask.shape == (b, p + rw) and r.prompt_length == p
+    for name in ("logprobs", "ref_logprobs", "entropy", "response_mask"):
+        assert getattr(r, name).shape == (b, rw), name
+    assert r.scores.shape == r.raw_scores.shape == r.has_eos.shape == (b,)
+    mb = r.select(torch.tensor([2, 0]))
+    assert mb.prompts == [PROMPTS[2], PROMPTS[0]] and torch.equal(mb.response_ids, r.response_ids[[2, 0]])
+    assert mb.values is None and mb.batch_size == 2
+
+
+def test_pad_equal_to_eos_is_refused(bundle):
+    tok = copy.deepcopy(bundle.tokenizer)
+    tok.pad_token = tok.eos_token
+    with pytest.raises(ValueError, match="item 35"):
+        make_rollout(PROMPTS, bundle.model, bundle.model, None, LengthReward(), tok, SamplingConfig(4), 32)
