@@ -15,6 +15,12 @@ sys.path.insert(0, str(TESTS_DIR))  # tests/_helpers.py
 os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tiny models on a small shared machine: one intra-op thread per process is many times faster
+# than threads contending for the cores (subprocess runs of the CLI inherit this).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 from _helpers import REPO_ROOT, SHARED_DATA, write_jsonl, write_sft_file  # noqa: E402
 

@@ -71,7 +71,8 @@ class ScalarHeadModel(nn.Module):
         hidden = self.backbone(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=positions_from_mask(attention_mask)
         ).last_hidden_state  # (B, T, D)
-        return self.head(hidden.float()).squeeze(-1)  # (B, T)
+        with torch.autocast(device_type=hidden.device.type, enabled=False):  # item 39: fp32 head under AMP
+            return self.head(hidden.float()).squeeze(-1)  # (B, T)
 
     def raw_score(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) -> (B,) the head's output at the last real token (item 8)."""

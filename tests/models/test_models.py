@@ -108,3 +108,11 @@ def test_reward_head_init_and_round_trip(tmp_path):
     assert as_value.role == "value" and float(as_value.gain) == 1.0
     # left padding does not change the score of a sequence (position ids from the mask, item 35)
     torch.testing.assert_close(loaded.raw_score(ids[:1, 2:], mask[:1, 2:]), loaded.raw_score(ids[:1], mask[:1]))
+
+
+def test_scalar_head_stays_fp32_under_autocast():
+    rm = ScalarHeadModel.from_causal_lm(build_tiny(size="nano").model, role="reward")
+    ids = torch.tensor([[5, 6, 7]])
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        values = rm(ids, torch.ones_like(ids))
+    assert values.dtype == torch.float32  # item 39
