@@ -62,7 +62,7 @@ def test_group_names_are_registered(group):
     kind = {"model": "model", "reward": "reward", "kl": "kl_controller", "optim": "optimizer", "advantage": "advantage"}[group]
     known = get_plugin_manager().registry(kind)
     for path in (CONF / group).glob("*.yaml"):
-        node = OmegaConf.load(path)
+        node = _compose([f"{group}={path.stem}"])[group]  # composed, so a defaults list is followed
         if OmegaConf.is_missing(node, "name"):
             continue  # reward=custom: the user names any installed plugin
         name = node.get("name")
