@@ -39,6 +39,7 @@ from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.rollout import Rollout, SamplingConfig, add_advantages, make_rollout, response_logits, response_values
 from rlhfkit.stages.ppo_data import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
 from rlhfkit.training.tracking import log_table
+from rlhfkit.errors import ConfigError
 
 RANK_SEED_STRIDE = 1000  # item 40: sampling seed = seed + 1000 * global rank
 
@@ -136,10 +137,10 @@ class PPOModule(pl.LightningModule):
         self.automatic_optimization = False
         episodes = rollout_batch_size * group_size
         if minibatch_size < 1 or episodes % minibatch_size:
-            raise ValueError(f"stage.minibatch_size={minibatch_size} must divide the episodes per rank and iteration "
+            raise ConfigError(f"stage.minibatch_size={minibatch_size} must divide the episodes per rank and iteration "
                              f"(rollout_batch_size * group_size = {episodes})")
         if ptx_coef > 0 and not pretrain_texts:
-            raise ValueError("stage.ptx_coef > 0 (PPO-ptx) needs pretraining data: set data.pretrain.train")
+            raise ConfigError("stage.ptx_coef > 0 (PPO-ptx) needs pretraining data: set data.pretrain.train")
         if getattr(advantage_estimator, "needs_critic", True) and value_model is None:
             raise ValueError("this advantage estimator needs a value model")
         self.policy = policy

@@ -18,6 +18,7 @@ from rlhfkit.stages.ppo import PPOModule
 from rlhfkit.training.common import build_trainer, final_dir, finish_loggers, load_split
 from rlhfkit.training.resolve import as_spec, check_names
 from rlhfkit.training.run_dir import save_metrics, save_resolved_config, save_versions
+from rlhfkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def build_value_model(value_init: str, shared: bool, bundle: ModelBundle, reward
     if source == "reward":
         source = reward_model_path(reward_spec)
         if not source:
-            raise ValueError("stage.value_init=reward needs a reward_model reward (reward=reward_model reward.path=...)")
+            raise ConfigError("stage.value_init=reward needs a reward_model reward (reward=reward_model reward.path=...)")
     if not Path(source).exists():
         raise FileNotFoundError(f"stage.value_init: no reward/value model at '{source}'")
     check_same_tokenizer(bundle.tokenizer, AutoTokenizer.from_pretrained(source), "stage.value_init")  # item 38
