@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Pretrain
 
 from rlhfkit.models.bundle import ModelBundle
 from rlhfkit.models.tokenizers import byte_tokenizer, word_tokenizer
+from rlhfkit.errors import ConfigError
 
 # name -> (layers, width, heads). Parameter counts (GPT-2, byte vocab 258, 256 positions):
 # nano 42k, micro 133k, mini 0.86M, small 4.9M, base 14M; each step is roughly 4-8x the last.
@@ -26,7 +27,7 @@ def tiny_config(
     size: str, arch: str, vocab_size: int, pad_id: int, eos_id: int, max_positions: int, dropout: float
 ) -> PretrainedConfig:
     if size not in TINY_SIZES:
-        raise ValueError(f"model.size: unknown tiny size '{size}'; known: {', '.join(TINY_SIZES)}")
+        raise ConfigError(f"model.size: unknown tiny size '{size}'; known: {', '.join(TINY_SIZES)}")
     n_layer, width, heads = TINY_SIZES[size]
     if arch == "gpt2":
         return GPT2Config(
@@ -41,14 +42,26 @@ def tiny_config(
             max_position_embeddings=max_positions, attention_dropout=dropout,
             bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=pad_id, tie_word_embeddings=True,
         )
-    raise ValueError(f"model.arch: unknown architecture '{arch}'; known: {', '.join(ARCHITECTURES)}")
+    raise ConfigError(f"model.arch: unknown architecture '{arch}'; known: {', '.join(ARCHITECTURES)}")
+
+
+def resolve_words(words: Iterable[str] | str | None) -> list[str] | None:
+    """A word list as given, or the list a ``"module:function"`` reference returns."""
+    if words is None or not isinstance(words, str):
+        return None if words is None else list(words)
+    module, sep, func = words.partition(":")
+    if not sep or not module or not func:
+        raise ConfigError(f"model.words: expected a list of words or 'module:function', got '{words}'")
+    import importlib
+
+    return list(getattr(importlib.import_module(module), func)())
 
 
 def build_tiny(
     size: str = "micro",
     arch: str = "gpt2",
     tokenizer: str = "bytes",
-    words: Iterable[str] | None = None,
+    words: Iterable[str] | str | None = None,
     max_positions: int = 256,
     dropout: float = 0.0,
     seed: int = 0,
@@ -59,7 +72,9 @@ def build_tiny(
         size: one of :data:`TINY_SIZES`.
         arch: "gpt2" or "llama".
         tokenizer: "bytes" (any text) or "words" (needs ``words``, a closed vocabulary).
-        words: the vocabulary of a word tokenizer (e.g. ``rlhfkit.world.vocabulary()``).
+        words: the vocabulary of a word tokenizer: a list of words, or a ``"module:function"``
+            reference to a function returning one (e.g. ``"rlhfkit.world:vocabulary"``), so a
+            YAML config can name it.
         max_positions: context length.
         dropout: residual/attention dropout (IG used 0.2 for SFT; RL turns it off, item 23).
         seed: initialisation seed, so a named config always builds the same weights.
@@ -67,11 +82,12 @@ def build_tiny(
     if tokenizer == "bytes":
         tok = byte_tokenizer()
     elif tokenizer == "words":
+        words = resolve_words(words)
         if not words:
-            raise ValueError("model.tokenizer=words needs model.words (a list of words)")
+            raise ConfigError("model.tokenizer=words needs model.words (a list of words)")
         tok = word_tokenizer(words)
     else:
-        raise ValueError(f"model.tokenizer: unknown tokenizer '{tokenizer}'; known: bytes, words")
+        raise ConfigError(f"model.tokenizer: unknown tokenizer '{tokenizer}'; known: bytes, words")
     config = tiny_config(size, arch, len(tok), tok.pad_token_id, tok.eos_token_id, max_positions, dropout)
     with torch.random.fork_rng():
         torch.manual_seed(seed)

@@ -12,6 +12,7 @@ STAGES: dict[str, str] = {
     "sft": "rlhfkit.stages.sft_run:run_sft",
     "rm": "rlhfkit.stages.rm_run:run_rm",
     "ppo": "rlhfkit.stages.ppo_run:run_ppo",
+    "pretrain": "rlhfkit.stages.pretrain_run:run_pretrain",
 }
 
 
