@@ -22,8 +22,10 @@ The models must share one tokenizer (item 38) and are put in eval mode: no dropo
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +35,7 @@ from rlhfkit.algos import apply_missing_eos_penalty, entropy_from_logits, logpro
 from rlhfkit.algos.global_stats import AllReduce, global_whiten
 from rlhfkit.algos.sampling import sample_tokens, truncate_at_eos
 from rlhfkit.models.encoding import encode_prompts
+from rlhfkit.models.fast_kernels import _onednn_linear, _preallocated_cache, use_fast_kernels  # noqa: F401 (re-exported)
 from rlhfkit.models.scalar_head import positions_from_mask
 from rlhfkit.rewards.base import check_scores
 
@@ -135,6 +138,15 @@ class Rollout:
         return Rollout(**out)
 
 
+# --------------------------------------------------------------------------- phase timing
+
+
+def timed_phase(timer, name: str) -> AbstractContextManager:
+    """``timer.phase(name)`` (a context that times one phase, see benchmarks/ppo_step.py), or a no-op
+    context when ``timer`` is None: the stage pays nothing when nobody measures it."""
+    return nullcontext() if timer is None else timer.phase(name)
+
+
 # --------------------------------------------------------------------------- model passes
 
 
@@ -143,6 +155,18 @@ def _cache_names(model: nn.Module) -> tuple[str, str]:
     if "cache" in inspect.signature(model.forward).parameters:
         return "cache", "cache"
     return "past_key_values", "past_key_values"
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_logits_to_keep(model_class: type) -> bool:
+    """Whether the model's forward can compute the LM head on the last positions only (``logits_to_keep``)."""
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
+
+
+def _keep_last(model: nn.Module, n: int) -> dict:
+    """Forward kwargs asking for the logits of the last ``n`` positions only, where the model supports it:
+    the LM head is not applied where no logit is used (same logits where it is)."""
+    return {"logits_to_keep": n} if _takes_logits_to_keep(type(model)) else {}
 
 
 @torch.no_grad()
@@ -172,15 +196,17 @@ def sample_responses(
         raise ValueError(f"max_new_tokens must be >= 1, got {sampling.max_new_tokens}")
     cache_kwarg, cache_key = _cache_names(policy)
     mask = prompt_mask.long()  # (B, P)
-    out = policy(input_ids=prompt_ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=True)
+    cache = _preallocated_cache(prompt_ids.shape[1] + sampling.max_new_tokens)
+    out = policy(input_ids=prompt_ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=True,
+                 **_keep_last(policy, 1), **({cache_kwarg: cache} if cache is not None else {}))
     next_position = mask.sum(dim=1, keepdim=True)  # (B, 1) position id of the first new token (item 35)
     tokens, done = [], torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
-    for _ in range(sampling.max_new_tokens):
+    for step in range(sampling.max_new_tokens):
         token = sample_tokens(out.logits[:, -1], sampling.temperature, sampling.top_k, sampling.top_p, generator)  # (B,)
         tokens.append(token)
         done |= token == eos_id
-        if bool(done.all()):
-            break
+        if step == sampling.max_new_tokens - 1 or bool(done.all()):
+            break  # no forward pass for a token nothing will be sampled after
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # (B, P + t + 1)
         out = policy(input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
                      use_cache=True, **{cache_kwarg: out[cache_key]})
@@ -189,10 +215,14 @@ def sample_responses(
 
 
 def response_logits(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
-    """(B, P + R) -> (B, R, V): the logits that predict each response token (position ids from the mask, item 35)."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask,
-                   position_ids=positions_from_mask(attention_mask)).logits  # (B, P + R, V)
-    return logits[:, prompt_length - 1:-1]  # (B, R, V): logits[:, t] predicts input_ids[:, t + 1]
+    """(B, P + R) -> (B, R, V): the logits that predict each response token (position ids from the mask, item 35).
+
+    Only the last R + 1 positions go through the LM head where the model allows it (the others'
+    logits are never used)."""
+    n_response = input_ids.shape[1] - prompt_length
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions_from_mask(attention_mask),
+                   **_keep_last(model, n_response + 1)).logits  # (B, P + R or R + 1, V)
+    return logits[:, logits.shape[1] - n_response - 1:-1]  # (B, R, V): logits[:, t] predicts input_ids[:, P + t]
 
 
 def response_values(value_model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
@@ -220,6 +250,7 @@ def make_rollout(
     generator: torch.Generator | None = None,
     missing_eos_penalty: float | None = None,
     missing_eos_mode: str = "replace",
+    timer=None,
 ) -> Rollout:
     """Sample one response per prompt and score it (steps 1-5 of the module docstring).
 
@@ -234,6 +265,8 @@ def make_rollout(
         generator: sampling random stream.
         missing_eos_penalty: None = no penalty; else applied with ``missing_eos_mode`` (item 21).
         missing_eos_mode: "replace" (LHP: score := penalty) or "subtract" (TRL: score -= penalty).
+        timer: optional phase timer (``generate``, ``policy_forward``, ``ref_forward``,
+            ``value_forward``, ``reward``); None costs nothing.
 
     Returns:
         A :class:`Rollout` without advantages (see :func:`add_advantages`).
@@ -247,26 +280,31 @@ def make_rollout(
     prompts = list(prompts)
     prompt_ids, prompt_mask, _ = encode_prompts(tokenizer, prompts, max_prompt_length)  # (B, P) left-padded
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
-    raw = sample_responses(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id, generator)  # (B, R)
-    response_ids, response_mask, has_eos = truncate_at_eos(raw, tokenizer.eos_token_id, tokenizer.pad_token_id)  # item 21
+    with timed_phase(timer, "generate"):
+        raw = sample_responses(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id, generator)  # (B, R)
+        response_ids, response_mask, has_eos = truncate_at_eos(raw, tokenizer.eos_token_id, tokenizer.pad_token_id)  # item 21
 
     input_ids = torch.cat([prompt_ids, response_ids], dim=1)  # (B, P + R)
     attention_mask = torch.cat([prompt_mask, response_mask], dim=1)  # (B, P + R)
     p = prompt_ids.shape[1]
-    logits = response_logits(policy, input_ids, attention_mask, p)  # (B, R, V)
-    logprobs = logprobs_from_logits(logits, response_ids, sampling.temperature)  # (B, R) item 22
-    entropy = entropy_from_logits(logits, sampling.temperature)  # (B, R)
-    del logits
-    ref_logits = response_logits(ref_policy, input_ids, attention_mask, p)  # (B, R, V)
-    ref_logprobs = logprobs_from_logits(ref_logits, response_ids, sampling.temperature)  # (B, R) item 22
-    del ref_logits
-    values = response_values(value_model, input_ids, attention_mask, p) if value_model is not None else None
+    with timed_phase(timer, "policy_forward"):
+        logits = response_logits(policy, input_ids, attention_mask, p)  # (B, R, V)
+        logprobs = logprobs_from_logits(logits, response_ids, sampling.temperature)  # (B, R) item 22
+        entropy = entropy_from_logits(logits, sampling.temperature)  # (B, R)
+        del logits
+    with timed_phase(timer, "ref_forward"):
+        ref_logits = response_logits(ref_policy, input_ids, attention_mask, p)  # (B, R, V)
+        ref_logprobs = logprobs_from_logits(ref_logits, response_ids, sampling.temperature)  # (B, R) item 22
+        del ref_logits
+    with timed_phase(timer, "value_forward"):
+        values = response_values(value_model, input_ids, attention_mask, p) if value_model is not None else None
 
-    responses = tokenizer.batch_decode(response_ids.cpu().tolist(), skip_special_tokens=True)  # EOS and pads dropped
-    raw_scores = check_scores(reward_fn(prompts, responses), len(prompts), "reward").to(device)  # (B,)
-    scores = raw_scores
-    if missing_eos_penalty is not None:
-        scores = apply_missing_eos_penalty(raw_scores, has_eos, float(missing_eos_penalty), missing_eos_mode)  # item 21
+    with timed_phase(timer, "reward"):
+        responses = tokenizer.batch_decode(response_ids.cpu().tolist(), skip_special_tokens=True)  # EOS and pads dropped
+        raw_scores = check_scores(reward_fn(prompts, responses), len(prompts), "reward").to(device)  # (B,)
+        scores = raw_scores
+        if missing_eos_penalty is not None:
+            scores = apply_missing_eos_penalty(raw_scores, has_eos, float(missing_eos_penalty), missing_eos_mode)  # item 21
     mf = response_mask.to(logprobs.dtype)
     return Rollout(
         prompts=prompts, responses=responses, prompt_ids=prompt_ids, prompt_mask=prompt_mask,

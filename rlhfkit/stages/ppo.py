@@ -36,7 +36,8 @@ from rlhfkit.algos.global_stats import global_explained_variance, global_masked_
 from rlhfkit.algos.lm import masked_lm_loss
 from rlhfkit.algos.ppo_objective import ppo_total_loss
 from rlhfkit.models.scalar_head import ScalarHeadModel
-from rlhfkit.rollout import Rollout, SamplingConfig, add_advantages, make_rollout, response_logits, response_values
+from rlhfkit.rollout import (Rollout, SamplingConfig, add_advantages, make_rollout, response_logits, response_values,
+                             timed_phase, use_fast_kernels)
 from rlhfkit.stages.ppo_data import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
 from rlhfkit.training.tracking import log_table
 from rlhfkit.errors import ConfigError
@@ -143,6 +144,8 @@ class PPOModule(pl.LightningModule):
             raise ConfigError("stage.ptx_coef > 0 (PPO-ptx) needs pretraining data: set data.pretrain.train")
         if getattr(advantage_estimator, "needs_critic", True) and value_model is None:
             raise ValueError("this advantage estimator needs a value model")
+        # same functions, faster kernels (fused GELU, oneDNN fp32 GEMMs on CPU); before the reference copy
+        use_fast_kernels(policy, value_model, getattr(reward_fn, "model", None))
         self.policy = policy
         self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen SFT reference (item 12)
         self.value_model = value_model
@@ -159,6 +162,9 @@ class PPOModule(pl.LightningModule):
         self.score_history: list[float] = []  # mean score of each iteration (first vs last in metrics.json)
         self._generator: torch.Generator | None = None
         self._pending_sampler_state: torch.Tensor | None = None
+        # Optional phase timer (benchmarks/ppo_step.py sets one): ``timer.phase(name)`` contexts around
+        # generate / policy_forward / ref_forward / value_forward / reward / advantages / ppo_epochs.
+        self.timer = None
 
     # ------------------------------------------------------------------ set-up
 
@@ -209,10 +215,13 @@ class PPOModule(pl.LightningModule):
         prompts = [p for p in batch for _ in range(hp.group_size)]  # G consecutive samples per prompt
         kl_coef = float(self.kl_controller.value)
         rollout = make_rollout(prompts, self.policy, self.ref_policy, self.value_model, self.reward_fn, self.tokenizer,
-                               self.sampling, hp.max_prompt_length, self.generator, hp.missing_eos_penalty, hp.missing_eos_mode)
-        rollout = add_advantages(rollout, kl_coef, self.advantage_estimator, hp.kl_estimator, hp.whiten_rewards,
-                                 hp.whiten_advantages, all_reduce_sum)
-        update = self._ppo_epochs(rollout)
+                               self.sampling, hp.max_prompt_length, self.generator, hp.missing_eos_penalty, hp.missing_eos_mode,
+                               timer=self.timer)
+        with timed_phase(self.timer, "advantages"):
+            rollout = add_advantages(rollout, kl_coef, self.advantage_estimator, hp.kl_estimator, hp.whiten_rewards,
+                                     hp.whiten_advantages, all_reduce_sum)
+        with timed_phase(self.timer, "ppo_epochs"):
+            update = self._ppo_epochs(rollout)
         metrics = self._rollout_metrics(rollout, kl_coef) | update
         n_episodes = rollout.batch_size * self.trainer.world_size
         self.kl_controller.update(metrics["objective/kl"], n_episodes)  # item 16: global mean sequence KL, n episodes

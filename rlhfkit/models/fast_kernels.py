@@ -1,0 +1,240 @@
+"""Faster CPU kernels and a preallocated KV cache for the PPO stage: the same functions, computed faster.
+
+Used by :mod:`rlhfkit.rollout` and :class:`rlhfkit.stages.ppo.PPOModule`; benchmarks/README.md
+measures each (``--ablate``) and explains why it helps. Nothing here changes a model's weights or
+its state dict, so checkpoints and ``save_pretrained`` exports are unaffected.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+try:  # transformers >= 5: a cache is a list of layers; this one writes in place instead of re-concatenating
+    from transformers.cache_utils import Cache as _HFCache
+    from transformers.cache_utils import DynamicLayer as _HFDynamicLayer
+except ImportError:  # older transformers: the model's default cache is used
+    _HFCache = _HFDynamicLayer = None
+
+if _HFDynamicLayer is not None:
+
+    class _PreallocatedLayer(_HFDynamicLayer):
+        """A growing KV-cache layer whose keys/values live in one buffer sized for the whole generation.
+
+        The default ``DynamicLayer`` concatenates the new position to the whole cache at every token:
+        a fresh allocation and a copy of all past keys and values per token and layer, O(R^2) traffic.
+        Here each token's keys/values are written into their slot and the layer exposes a view of the
+        filled prefix: the attention sees exactly the same keys and values.
+        """
+
+        def __init__(self, capacity: int) -> None:
+            super().__init__()
+            self.capacity = capacity
+            self._length = 0
+            self._key_buffer: torch.Tensor | None = None
+            self._value_buffer: torch.Tensor | None = None
+
+        def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self._length + key_states.shape[-2]
+            if self._key_buffer is None:
+                b, h, _, d = key_states.shape
+                self._key_buffer = key_states.new_empty(b, h, max(self.capacity, end), d)
+                self._value_buffer = value_states.new_empty(b, h, max(self.capacity, end), value_states.shape[-1])
+            if end > self._key_buffer.shape[-2]:  # more positions than planned: back to concatenation
+                return super().update(key_states, value_states, *args, **kwargs)
+            self._key_buffer[:, :, self._length:end] = key_states
+            self._value_buffer[:, :, self._length:end] = value_states
+            self._length = end
+            self.keys, self.values = self._key_buffer[:, :, :end], self._value_buffer[:, :, :end]
+            return self.keys, self.values
+
+
+def _preallocated_cache(capacity: int):
+    """A KV cache that holds ``capacity`` positions without re-allocating, or None (the model's default)."""
+    if _HFCache is None:
+        return None
+    try:
+        return _HFCache(layer_class_to_replicate=functools.partial(_PreallocatedLayer, capacity))
+    except TypeError:  # a transformers whose Cache takes other arguments
+        return None
+
+
+# --------------------------------------------------------------------------- faster kernels, same functions
+
+
+def _cpu_autocast() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+_GELU_C1 = 2.0 * (2.0 / 3.141592653589793) ** 0.5  # 2 sqrt(2/pi)
+_GELU_C2 = _GELU_C1 * 0.044715
+
+
+class _GELUTanhFn(torch.autograd.Function):
+    """GELU with the tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    Forward as the identical x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) (1 + tanh(u) = 2 sigmoid(2u)):
+    four memory passes, and PyTorch's sigmoid is several times faster than its tanh on the CPU.
+    Backward: ``aten.gelu_backward(approximate="tanh")``, PyTorch's own derivative of this function.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        u = torch.addcmul(x.new_tensor(_GELU_C1), x, x, value=_GELU_C2)  # c1 + c2 x^2
+        u.mul_(x)  # 2u = c1 x + c2 x^3
+        return torch.sigmoid_(u).mul_(x)
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return torch.ops.aten.gelu_backward(grad_y, x, approximate="tanh")
+
+
+class FusedGELUTanh(nn.Module):
+    """The tanh-approximated GELU of ``transformers``' ``NewGELUActivation`` (GPT-2's "gelu_new", eight
+    elementwise ops, each a pass over the MLP activations in the forward and again in the backward),
+    computed by :class:`_GELUTanhFn` on fp32/fp64 CPU tensors and ``F.gelu(approximate="tanh")``
+    elsewhere (one kernel). Same function; within fp32 rounding of it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and not _cpu_autocast():
+            return _GELUTanhFn.apply(x)
+        return F.gelu(x, approximate="tanh")
+
+
+_ONEDNN_LINEAR = None  # torch.ops.mkldnn._linear_pointwise once checked, False when unusable
+
+
+def _onednn_linear():
+    """oneDNN's fp32 GEMM ``(x, w, b) -> x @ w.T + b`` (x86 CPUs), or None.
+
+    PyTorch sends fp32 CPU matmuls to MKL, which runs its AVX2 code on non-Intel x86 CPUs (half the
+    AVX-512 throughput: ~105 vs ~230 GFLOP/s per core on the AMD EPYC of benchmarks/README.md);
+    oneDNN, shipped inside PyTorch, runs AVX-512. Same fp32 arithmetic (IEEE fp32 products and sums,
+    only the summation order differs, as between any two BLAS). Checked once against ``F.linear``.
+    """
+    global _ONEDNN_LINEAR
+    if _ONEDNN_LINEAR is None:
+        _ONEDNN_LINEAR = False
+        op = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+        if op is not None and torch.backends.mkldnn.is_available() and platform.machine().lower() in ("x86_64", "amd64"):
+            try:
+                gen = torch.Generator().manual_seed(0)
+                x, w, b = (torch.randn(*shape, generator=gen) for shape in ((37, 48), (40, 48), (40,)))
+                want = F.linear(x, w, b)
+                w_view = w.t().contiguous().t()  # the same matrix as a transposed view (GPT-2's Conv1D weights)
+                if all(torch.allclose(op(x, weight, b, "none", [], ""), want, atol=1e-4, rtol=1e-4) for weight in (w, w_view)):
+                    _ONEDNN_LINEAR = op
+            except RuntimeError:
+                pass
+    return _ONEDNN_LINEAR or None
+
+
+def _gemm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, K) @ (M, K).T (+ b) -> (N, M) by oneDNN."""
+    return _ONEDNN_LINEAR(x, w, b, "none", [], "")
+
+
+class _OneDNNLinearFn(torch.autograd.Function):
+    """y = x W^T + b with oneDNN GEMMs in the forward and in both backward products."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _gemm(x, weight, bias)  # (N, K) x (M, K) -> (N, M)
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _gemm(grad_y, weight.t())  # (N, M) @ (M, K)
+        if ctx.needs_input_grad[1]:  # (M, N) @ (N, K), the short side as the left operand (faster reorder)
+            if x.shape[1] <= grad_y.shape[1]:
+                grad_w = _gemm(x.t(), grad_y.t()).t()  # (K, M) -> (M, K)
+            else:
+                grad_w = _gemm(grad_y.t(), x.t())  # (M, K)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_y.sum(0)
+        return grad_x, grad_w, grad_b
+
+
+def _use_onednn(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """fp32 on the CPU, no autocast (bf16 autocast already runs oneDNN), not a matrix-vector product,
+    and big enough (N * K * M >= 2^20) for oneDNN's fixed cost per call (~10 us) not to matter."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and min(weight.shape) >= 16 and x.numel() * weight.shape[0] >= 1 << 20
+            and not _cpu_autocast())
+
+
+class OneDNNLinear(nn.Linear):
+    """``nn.Linear`` whose fp32 CPU products run on oneDNN (elsewhere: ``nn.Linear`` itself)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _use_onednn(x, self.weight):
+            return super().forward(x)
+        y = _OneDNNLinearFn.apply(x.reshape(-1, self.in_features), self.weight, self.bias)
+        return y.view(*x.shape[:-1], self.out_features)
+
+
+try:
+    from transformers.pytorch_utils import Conv1D as _HFConv1D
+except ImportError:
+    _HFConv1D = None
+
+if _HFConv1D is not None:
+
+    class OneDNNConv1D(_HFConv1D):
+        """GPT-2's ``Conv1D`` (y = x W + b, W (in, out)) with oneDNN fp32 CPU products."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if not _use_onednn(x, self.weight):
+                return super().forward(x)
+            y = _OneDNNLinearFn.apply(x.reshape(-1, self.nx), self.weight.t(), self.bias)
+            return y.view(*x.shape[:-1], self.nf)
+
+
+def use_fast_kernels(*models: nn.Module | None, gelu: bool = True, onednn: bool = True) -> dict[str, int]:
+    """Swap, in place, modules of ``models`` for ones computing the same function with faster kernels:
+
+    * ``NewGELUActivation`` -> :class:`FusedGELUTanh` (one kernel instead of eight);
+    * ``nn.Linear`` / GPT-2 ``Conv1D`` -> :class:`OneDNNLinear` / ``OneDNNConv1D``: a subclass (same
+      parameters, same state dict) whose fp32 CPU products use oneDNN where it is available
+      (:func:`_onednn_linear`); on a GPU, under autocast or in other dtypes the parent's forward runs.
+
+    No weight changes, so checkpoints, exports and ``deepcopy`` are unaffected. ``gelu`` / ``onednn``
+    False skip that swap. Returns the counts of swapped modules.
+    """
+    try:
+        from transformers.activations import NewGELUActivation
+    except ImportError:
+        NewGELUActivation = None
+    onednn = onednn and _onednn_linear() is not None
+    counts = {"gelu": 0, "linear": 0}
+    for model in models:
+        if not isinstance(model, nn.Module):
+            continue
+        for parent in model.modules():
+            for name, child in list(parent.named_children()):
+                if gelu and NewGELUActivation is not None and type(child) is NewGELUActivation:
+                    setattr(parent, name, FusedGELUTanh())
+                    counts["gelu"] += 1
+                elif onednn and type(child) is nn.Linear:
+                    child.__class__ = OneDNNLinear
+                    counts["linear"] += 1
+                elif onednn and _HFConv1D is not None and type(child) is _HFConv1D:
+                    child.__class__ = OneDNNConv1D
+                    counts["linear"] += 1
+    return counts
