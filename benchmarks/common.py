@@ -1,0 +1,159 @@
+"""What both sides of the PPO-step benchmark share: the named configs, the tokenizer, the prompts and
+the models (built locally from GPT-2 configs, no download), so rlhfkit and TRL start from the same
+weights and do the same work.
+
+No EOS: responses are exactly T tokens. The policy (and its reference copy) is a GPT-2 whose output
+layer adds a fixed bias of -1e4 to the logits of the tokenizer's special tokens (<pad>, <eos>, <unk>),
+so they are never sampled (their probability is exp(-1e4) = 0 in fp32 and bf16). This is part of the
+model, so sampling, scoring and the PPO updates all see the same distribution; the samplers of both
+frameworks run unchanged (rlhfkit still checks for EOS and truncates, it just never finds one;
+TRL runs with ``stop_token=None`` and never meets a pad token inside a response).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
+
+from rlhfkit.models.tokenizers import word_tokenizer
+
+SPECIAL_LOGIT = -1.0e4  # added to the logits of <pad>, <eos>, <unk>: never sampled
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One named benchmark configuration (the names mean the same as TRL's PPOConfig fields).
+
+    batch: B rollouts per step (TRL per_device_train_batch_size; rlhfkit rollout_batch_size).
+    response: T response tokens, exactly (TRL response_length; rlhfkit max_new_tokens).
+    prompt: prompt tokens (every prompt has exactly this many).
+    n_layer, width, heads, vocab: the GPT-2 of the policy, reference, value and reward models.
+    """
+
+    name: str
+    batch: int
+    response: int
+    prompt: int
+    n_layer: int
+    width: int
+    heads: int
+    vocab: int = 512
+    ppo_epochs: int = 4
+    minibatches: int = 1
+    temperature: float = 0.7
+    kl_coef: float = 0.05
+    gamma: float = 1.0
+    lam: float = 0.95
+    clip_range: float = 0.2
+    value_clip_range: float = 0.2
+    vf_coef: float = 0.1
+    lr: float = 3e-6
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+CONFIGS: dict[str, BenchConfig] = {
+    "tiny": BenchConfig("tiny", batch=4, response=4, prompt=4, n_layer=1, width=32, heads=4),
+    "small": BenchConfig("small", batch=16, response=32, prompt=16, n_layer=2, width=128, heads=4),
+    "medium": BenchConfig("medium", batch=64, response=64, prompt=32, n_layer=4, width=256, heads=4),
+}
+
+
+def make_tokenizer(cfg: BenchConfig):
+    """A word tokenizer with exactly ``vocab`` ids: <pad> 0, <eos> 1, <unk> 2, then words w0, w1, ..."""
+    tok = word_tokenizer([f"w{i}" for i in range(cfg.vocab - 3)])
+    assert len(tok) == cfg.vocab, (len(tok), cfg.vocab)
+    return tok
+
+
+def special_ids(tokenizer) -> list[int]:
+    return sorted({tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id})
+
+
+def make_prompts(cfg: BenchConfig, n: int, seed: int = 0) -> list[str]:
+    """``n`` prompts of exactly ``cfg.prompt`` words (= tokens), so no prompt is padded."""
+    rng = random.Random(seed)
+    return [" ".join(f"w{rng.randrange(cfg.vocab - 3)}" for _ in range(cfg.prompt)) for _ in range(n)]
+
+
+def gpt2_config(cfg: BenchConfig, tokenizer, num_labels: int = 1) -> GPT2Config:
+    return GPT2Config(
+        vocab_size=cfg.vocab, n_positions=max(128, cfg.prompt + cfg.response + 1), n_embd=cfg.width,
+        n_layer=cfg.n_layer, n_head=cfg.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,  # dropout off
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, num_labels=num_labels,
+    )
+
+
+def no_specials_head(embedding: nn.Parameter, suppressed: list[int]) -> nn.Linear:
+    """GPT-2's LM head (a bias-free ``nn.Linear`` tied to the token embedding) given a frozen output
+    bias: -1e4 on the special tokens, 0 elsewhere (``F.linear`` adds it in the same kernel). A plain
+    ``nn.Linear``, so each framework treats it exactly as it treats GPT-2's own head."""
+    head = nn.Linear(embedding.shape[1], embedding.shape[0], bias=True)
+    head.weight = embedding  # tied, as in GPT-2
+    bias = torch.zeros(embedding.shape[0])
+    bias[suppressed] = SPECIAL_LOGIT
+    head.bias = nn.Parameter(bias, requires_grad=False)  # a constant: no gradient, no optimizer update
+    return head
+
+
+@dataclass
+class Weights:
+    """The initial weights every framework copies: a policy and two separate backbones + heads."""
+
+    policy: GPT2LMHeadModel
+    value_backbone: GPT2Model
+    value_head: nn.Linear
+    reward_backbone: GPT2Model
+    reward_head: nn.Linear
+
+
+def make_weights(cfg: BenchConfig, tokenizer, seed: int = 0) -> Weights:
+    config = gpt2_config(cfg, tokenizer)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        policy = GPT2LMHeadModel(config)
+        value_backbone, reward_backbone = GPT2Model(config), GPT2Model(config)  # each its own backbone
+        value_head, reward_head = nn.Linear(cfg.width, 1), nn.Linear(cfg.width, 1)
+        nn.init.normal_(value_head.weight, std=0.02)
+        nn.init.normal_(reward_head.weight, std=1 / (cfg.width + 1) ** 0.5)
+        nn.init.zeros_(value_head.bias)
+        nn.init.zeros_(reward_head.bias)
+    return Weights(policy, value_backbone, value_head, reward_backbone, reward_head)
+
+
+def policy_copy(weights: Weights, tokenizer) -> GPT2LMHeadModel:
+    """A fresh copy of the initial policy with the no-specials head, in eval mode (dropout is 0 anyway)."""
+    model = copy.deepcopy(weights.policy)
+    model.lm_head = no_specials_head(model.transformer.wte.weight, special_ids(tokenizer))
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model.eval()
+
+
+def tune_malloc() -> bool:
+    """glibc: keep freed memory for reuse (mmap threshold 32 MiB, its maximum; no trimming), so the
+    many short-lived activation-sized tensors of a step do not each map fresh pages and take a page
+    fault per 4 KiB. The same as ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647``
+    in the environment; process-wide, so rlhfkit and TRL both run with it. False where not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20) and libc.mallopt(m_trim_threshold, 2 ** 31 - 1)
+                    and libc.mallopt(m_top_pad, 64 << 20))
+    except (OSError, AttributeError):
+        return False
+
+
+def set_threads(n: int | None) -> int:
+    if n:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()

@@ -1,0 +1,119 @@
+"""benchmarks/ppo_step.py runs rlhfkit's PPO stage for one burn-in + one timed step on the `tiny`
+config and prints a well-formed final JSON line (its correctness, not its speed)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from _helpers import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "benchmarks" / "ppo_step.py"
+PHASES = ("generate", "policy_forward", "ref_forward", "value_forward", "reward", "advantages", "ppo_epochs")
+
+
+def run_bench(*args: str) -> tuple[dict, str]:
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--config", "tiny", "--burn-in", "1", "--steps", "1",
+                           "--rounds", "1", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    return json.loads(last), proc.stdout
+
+
+def positive(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+@pytest.fixture(scope="module")
+def result() -> tuple[dict, str]:
+    return run_bench("--threads", "1")
+
+
+def test_the_last_line_is_the_json_result_with_its_keys(result):
+    out, stdout = result
+    for key in ("config", "tokens_per_s", "step_s_median", "phases", "peak_flop_per_s", "flops_per_step", "device",
+                "versions", "commit", "threads", "precision", "frac_peak_step", "step_over_flops_bound"):
+        assert key in out, key
+    assert out["config"] == "tiny" and out["precision"] == "fp32" and out["threads"] == 1
+    assert out["config_params"]["batch"] == 4 and out["config_params"]["response"] == 4
+    assert out["tokens_per_step"] == 4 * 4
+    assert positive(out["step_s_median"]) and positive(out["tokens_per_s"])
+    assert out["tokens_per_s"] == pytest.approx(out["tokens_per_step"] / out["step_s_median"])
+    assert positive(out["peak_flop_per_s"]["fp32"]) and positive(out["peak_flop_per_s"]["bf16"])
+    assert positive(out["flops_per_step"]) and positive(out["frac_peak_step"])
+    assert "torch" in out["versions"] and isinstance(out["commit"], str) and out["device"].startswith("cpu")
+    assert "trl_tokens_per_s" not in out  # only with --compare-trl
+    assert "tokens/s" in stdout and "ppo_epochs" in stdout  # the human-readable table
+
+
+def test_every_phase_is_timed_and_the_phases_add_up_to_the_step(result):
+    out, _ = result
+    assert set(out["phases"]) == set(PHASES)
+    for name, phase in out["phases"].items():
+        assert phase["s_median"] > 0, name
+        assert math.isfinite(phase["gflops"]) and phase["gflops"] >= 0, name
+        assert 0 <= phase["frac_peak"] < 1.5, name  # a fraction of the measured peak (not above it by much)
+    assert out["phases"]["ppo_epochs"]["gflops"] > out["phases"]["ref_forward"]["gflops"] > 0
+    total = sum(p["s_median"] for p in out["phases"].values())  # one timed step: medians of one value
+    assert total <= out["step_s_median"] * 1.001
+    assert total >= 0.5 * out["step_s_median"], "the phases should cover most of the step"
+    assert out["other_s_median"] == pytest.approx(out["step_s_median"] - out["phase_sum_s_median"])
+
+
+def test_compare_trl_adds_trl_figures_and_the_ratio():
+    pytest.importorskip("trl.experimental.ppo", reason="TRL is an optional extra: pip install -e '.[trl]'")
+    out, stdout = run_bench("--threads", "1", "--compare-trl")
+    assert positive(out["trl_tokens_per_s"]) and positive(out["trl_step_s_median"])
+    assert out["speedup_vs_trl"] == pytest.approx(out["tokens_per_s"] / out["trl_tokens_per_s"])
+    assert "rlhfkit / TRL" in stdout
+
+
+def test_flops_model_counts_the_config():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import flops
+        from common import CONFIGS
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    cfg = CONFIGS["tiny"]  # B=4 T=4 P=4, 1 layer x 32, V=512
+    d, S = 32, 8
+    body = 12 * d * d  # weights in the matmuls of one layer
+    forward = 4 * (2 * body * S + 2 * 2 * d * S * (S + 1) / 2)  # B sequences, causal attention
+    f = flops.phase_flops(cfg)
+    assert f["ref_forward"] == pytest.approx(forward + 2 * 512 * d * 4 * 4)  # LM head on the B*T response positions
+    assert f["ppo_epochs"] == pytest.approx(4 * 3 * (f["policy_forward"] + f["value_forward"]))
+    assert f["advantages"] == 0
+
+
+def test_the_stage_fast_kernels_compute_the_same_function():
+    """The PPO stage's speed-ups swap modules for faster kernels of the same function (fused GELU, oneDNN
+    GEMMs): logits and gradients match the original model's to fp32 rounding."""
+    import copy
+
+    import torch
+
+    from rlhfkit.models import build_tiny
+    from rlhfkit.rollout import _onednn_linear, use_fast_kernels
+
+    torch.manual_seed(0)
+    model = build_tiny("nano", seed=0).model.eval()  # GPT-2: Conv1D layers, NewGELU, tied LM head
+    fast = copy.deepcopy(model)
+    counts = use_fast_kernels(fast)
+    assert counts["gelu"] == 2
+    if _onednn_linear() is not None:
+        assert counts["linear"] == 2 * 4 + 1  # 4 Conv1D per layer and the LM head
+    ids = torch.randint(2, 200, (16, 64))  # big enough for the oneDNN path (N * K * M >= 2^20)
+    outs, grads = [], []
+    for m in (model, fast):
+        m.zero_grad()
+        logits = m(input_ids=ids).logits
+        (logits.float().log_softmax(-1)[..., 5].mean() + logits.pow(2).mean()).backward()
+        outs.append(logits.detach())
+        grads.append({n: p.grad.clone() for n, p in m.named_parameters()})
+    torch.testing.assert_close(outs[1], outs[0], atol=1e-5, rtol=1e-4)
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, atol=1e-6, rtol=1e-3, msg=name)
+    assert copy.deepcopy(fast).state_dict().keys() == model.state_dict().keys()
