@@ -22,6 +22,7 @@ from rlhfkit.algos import pairwise_margin, ranking_accuracy, ranking_loss
 from rlhfkit.evaluate.rm_metrics import PairCounts, accuracy, accuracy_table, group_of, pair_counts_per_example
 from rlhfkit.models.encoding import encode_pairs
 from rlhfkit.models.scalar_head import ScalarHeadModel
+from rlhfkit.training.optim import lightning_optimizers
 from rlhfkit.training.tracking import log_table
 
 TABLE_COLUMNS = ["epoch", "prompt", "chosen", "rejected", "score_chosen", "score_rejected", "labeler", "group"]
@@ -174,8 +175,5 @@ class RewardModelModule(pl.LightningModule):
         self._table_rows = []
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.make_optimizer(self.model.parameters())
-        if self.make_scheduler is None:
-            return optimizer
-        scheduler = self.make_scheduler(optimizer, int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return lightning_optimizers(self.model.parameters(), self.make_optimizer, self.make_scheduler,
+                                    int(self.trainer.estimated_stepping_batches))

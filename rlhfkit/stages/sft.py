@@ -16,6 +16,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhfkit.algos.lm import masked_lm_loss
 from rlhfkit.training.samples import greedy_samples
+from rlhfkit.training.optim import lightning_optimizers
 from rlhfkit.training.tracking import log_table
 
 
@@ -91,8 +92,5 @@ class SFTModule(pl.LightningModule):
                 log_table(self.logger, "val/samples", ["epoch", "prompt", "completion"], rows, self.samples_dir)
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.make_optimizer(self.model.parameters())
-        if self.make_scheduler is None:
-            return optimizer
-        scheduler = self.make_scheduler(optimizer, int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return lightning_optimizers(self.model.parameters(), self.make_optimizer, self.make_scheduler,
+                                    int(self.trainer.estimated_stepping_batches))

@@ -60,3 +60,13 @@ SCHEDULES: dict[str, Callable[..., LambdaLR]] = {
     "cosine": _schedule("cosine", 0.1),
     "linear": _schedule("linear", 0.0),
 }
+
+
+def lightning_optimizers(params: Iterable, make_optimizer: Callable, make_scheduler: Callable | None, total_steps: int):
+    """What ``configure_optimizers`` returns for a stage with one optimizer stepped per batch and an
+    optional per-step LR schedule over ``total_steps`` (the trainer's estimated stepping batches)."""
+    optimizer = make_optimizer(params)
+    if make_scheduler is None:
+        return optimizer
+    scheduler = make_scheduler(optimizer, total_steps)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
