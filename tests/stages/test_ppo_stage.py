@@ -31,14 +31,6 @@ KEYWORD = ["reward=keyword", "reward.wanted=[please]", "reward.banned=[]"]  # +1
 QUIET = ["logger=none", "callbacks=none", "trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def data(tmp_path: Path) -> dict[str, Path]:
     rng = random.Random(0)

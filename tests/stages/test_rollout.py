@@ -20,15 +20,6 @@ WORDS = "please thanks hello world the a cat dog say tell me you".split()
 PROMPTS = ["hello", "say please to the cat", "a dog", "tell me you say hello world the cat"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The machine is shared: one intra-op thread is far faster than two fighting for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def bundle():
     return build_tiny("nano", tokenizer="words", words=WORDS, seed=0)
