@@ -2,7 +2,7 @@
 GAE, PPO losses, KL controllers, critic-free advantages and reward-model ranking losses.
 
 No framework imports (lightning, hydra, transformers, pluggy) anywhere in this package.
-See /work/shared/design/RLHF_DETAILS.md for the item numbers cited in the sources.
+See docs/rlhf_details.md for the item numbers cited in the sources.
 """
 
 from rlhfkit.algos.advantages import broadcast_sequence_advantage, group_normalized_advantages, rloo_advantages
@@ -21,7 +21,7 @@ from rlhfkit.algos.ranking import (
     ranking_loss,
     reward_bias,
 )
-from rlhfkit.algos.rewards import EOS_PENALTY_MODES, apply_missing_eos_penalty, last_token_index, shape_rewards
+from rlhfkit.algos.reward_shaping import EOS_PENALTY_MODES, apply_missing_eos_penalty, last_token_index, shape_rewards
 
 __all__ = [
     "EOS_PENALTY_MODES",

@@ -1,1 +1,0 @@
-"""Glue shared by the stages: optimizers, run directories, loggers, callbacks."""
