@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--profile", action="store_true",
                     help="after the runs, profile the rlhfkit steps (torch.profiler) and print the top operators")
     ap.add_argument("--ablate", default="", help="comma-separated stage speed-ups to switch off for a before/after "
-                    "measurement (rlhfkit side only): sampler, kv_cache, logits_to_keep, gelu, onednn, all; "
+                    "measurement (rlhfkit side only): preallocated_kv_cache, lm_head_last_only, fused_gelu, "
+                    "onednn_linear, all; "
                     "see benchmarks/ablations.py")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON result here")
     args = ap.parse_args(argv)
@@ -106,11 +107,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     import rlhfkit_runner
 
-    ablated = []
-    if args.ablate:
-        import ablations
+    import ablations
 
-        ablated = ablations.apply([a.strip() for a in args.ablate.split(",") if a.strip()])
+    fast_kernels = ablations.switches_off([a.strip() for a in args.ablate.split(",") if a.strip()])
+    ablated = sorted(fast_kernels)
 
     threads = set_threads(args.threads)
     malloc_tuned = False if args.no_malloc_tuning else tune_malloc()
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
                 peaks_between.append({"fp32": matmul_peaks(torch.float32), "bf16": matmul_peaks(torch.bfloat16)})
             start = time.perf_counter()
             ours += rlhfkit_runner.run(cfg, weights, tokenizer, prompts, rm_path, args.burn_in, args.steps,
-                                       args.precision, args.seed)
+                                       args.precision, args.seed, fast_kernels=fast_kernels)
             run_order.append(("rlhfkit", time.perf_counter() - start))
             print(f"# round {r + 1}: rlhfkit steps {[round(s['step_s'], 3) for s in ours[-args.steps:]]}", flush=True)
             if args.compare_trl:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.profile:
             prof = rlhfkit_runner.Profile(args.burn_in)
             rlhfkit_runner.run(cfg, weights, tokenizer, prompts, rm_path, args.burn_in, args.steps, args.precision,
-                               args.seed, profile=prof)
+                               args.seed, profile=prof, fast_kernels=fast_kernels)
             print(f"# profile of {args.steps} rlhfkit steps (self CPU time):\n{prof.table}\n{prof.table_by_shape}", flush=True)
     peaks_after = {"fp32": matmul_peaks(torch.float32), "bf16": matmul_peaks(torch.bfloat16)}
     probes = [peaks_before, *peaks_between, peaks_after]

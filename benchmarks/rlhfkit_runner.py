@@ -16,7 +16,8 @@ import torch
 from common import BenchConfig, Weights, policy_copy
 from rlhfkit.models import ScalarHeadModel
 from rlhfkit.plugins import get_plugin_manager
-from rlhfkit.stages.ppo import PPOModule
+from rlhfkit.stages.ppo.config import FastKernelsConfig, PPOConfig
+from rlhfkit.stages.ppo.module import PPOModule
 
 PHASES = ("generate", "policy_forward", "ref_forward", "value_forward", "reward", "advantages", "ppo_epochs")
 
@@ -68,7 +69,7 @@ def save_reward_model(weights: Weights, tokenizer, path: Path) -> Path:
 
 
 def build_module(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], rm_path: Path,
-                 total_steps: int, seed: int = 0) -> PPOModule:
+                 total_steps: int, seed: int = 0, fast_kernels: dict[str, bool] | None = None) -> PPOModule:
     plugins = get_plugin_manager()
     value = ScalarHeadModel(copy.deepcopy(weights.value_backbone), role="value")  # its own backbone
     value.head.load_state_dict(weights.value_head.state_dict())
@@ -83,17 +84,21 @@ def build_module(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[st
         return plugins.build("lr_scheduler", {"name": "linear", "warmup_steps": 0}, "stage.lr_scheduler",
                              optimizer=optimizer, total_steps=steps)
 
+    stage = PPOConfig(
+        total_steps=total_steps, rollout_batch_size=cfg.batch, minibatch_size=cfg.batch // cfg.minibatches,
+        ppo_epochs=cfg.ppo_epochs, clip_range=cfg.clip_range, value_clip_range=cfg.value_clip_range,
+        vf_coef=cfg.vf_coef, temperature=cfg.temperature, max_new_tokens=cfg.response, max_prompt_length=cfg.prompt,
+        missing_eos_penalty=None, whiten_rewards=False, whiten_advantages=True, ptx_coef=0.0,
+        grad_clip=1.0,  # the stage's default; TRL's PPO loop does not clip (rlhfkit does a little more work)
+        lr=cfg.lr, value_lr=cfg.lr, sample_table_every=0, checkpoint_every=0,
+        fast_kernels=FastKernelsConfig(**(fast_kernels or {})),
+    )
     return PPOModule(
         policy_copy(weights, tokenizer), tokenizer, reward_fn,
         plugins.build("kl_controller", {"name": "fixed", "kl_coef": cfg.kl_coef}, "kl"),
         plugins.build("advantage", {"name": "gae", "gamma": cfg.gamma, "lam": cfg.lam}, "advantage"),
-        make_optimizer, make_scheduler, prompts, value_model=value, total_steps=total_steps,
-        rollout_batch_size=cfg.batch, minibatch_size=cfg.batch // cfg.minibatches, ppo_epochs=cfg.ppo_epochs,
-        clip_range=cfg.clip_range, value_clip_range=cfg.value_clip_range, vf_coef=cfg.vf_coef, kl_estimator="k1",
-        temperature=cfg.temperature, max_new_tokens=cfg.response, max_prompt_length=cfg.prompt,
-        missing_eos_penalty=None, whiten_rewards=False, whiten_advantages=True, ptx_coef=0.0,
-        grad_clip=1.0,  # the stage's default; TRL's PPO loop does not clip (rlhfkit does a little more work)
-        policy_lr=cfg.lr, value_lr=cfg.lr, seed=seed, sample_table_every=0, checkpoint_every=0, run_dir=None,
+        make_optimizer, make_scheduler, prompts, stage, value_model=value, kl_estimator="k1", seed=seed,
+        run_dir=None, device_type="cpu",
     )
 
 
@@ -118,9 +123,11 @@ class Profile(pl.Callback):
 
 
 def run(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], rm_path: Path, burn_in: int, steps: int,
-        precision: str, seed: int = 0, profile: Profile | None = None) -> list[dict]:
-    """``burn_in`` + ``steps`` PPO iterations of a fresh module; the records of the last ``steps``."""
-    module = build_module(cfg, weights, tokenizer, prompts, rm_path, burn_in + steps, seed)
+        precision: str, seed: int = 0, profile: Profile | None = None,
+        fast_kernels: dict[str, bool] | None = None) -> list[dict]:
+    """``burn_in`` + ``steps`` PPO iterations of a fresh module; the records of the last ``steps``.
+    ``fast_kernels``: switches of ``stage.fast_kernels`` to force (the others stay ``auto``)."""
+    module = build_module(cfg, weights, tokenizer, prompts, rm_path, burn_in + steps, seed, fast_kernels)
     timer = PhaseTimer(lambda: None)
     module.timer = timer
     callback = StepTimer(timer)

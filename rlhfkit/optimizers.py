@@ -62,10 +62,12 @@ SCHEDULES: dict[str, Callable[..., LambdaLR]] = {
 }
 
 
-def lightning_optimizers(params: Iterable, make_optimizer: Callable, make_scheduler: Callable | None, total_steps: int):
-    """What ``configure_optimizers`` returns for a stage with one optimizer stepped per batch and an
-    optional per-step LR schedule over ``total_steps`` (the trainer's estimated stepping batches)."""
-    optimizer = make_optimizer(params)
+def lightning_optimizers(params: Iterable, make_optimizer: Callable, lr: float, make_scheduler: Callable | None,
+                         total_steps: int):
+    """What ``configure_optimizers`` returns for a stage with one optimizer (``make_optimizer(params, lr)``)
+    stepped per batch and an optional per-step LR schedule over ``total_steps`` (the trainer's
+    estimated stepping batches)."""
+    optimizer = make_optimizer(params, lr)
     if make_scheduler is None:
         return optimizer
     scheduler = make_scheduler(optimizer, total_steps)

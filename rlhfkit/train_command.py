@@ -32,10 +32,9 @@ def run_dir() -> Path:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    from rlhfkit.stages import get_stage
+    from rlhfkit.stages import run_stage
 
-    stage = get_stage(cfg.stage.name)
-    return stage(cfg, get_plugin_manager(), run_dir())
+    return run_stage(cfg, get_plugin_manager(), run_dir())
 
 
 def run_with_clean_errors(cfg: DictConfig) -> float | None:

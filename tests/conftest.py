@@ -20,6 +20,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
+import rlhfkit.stages  # noqa: E402,F401 (stores the stage config schemas that conf/stage/ composes)
+
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 from _helpers import REPO_ROOT, SHARED_DATA, write_jsonl, write_sft_file  # noqa: E402

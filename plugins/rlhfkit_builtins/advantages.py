@@ -1,7 +1,7 @@
 """Built-in advantage estimators: ``gae`` (default, needs a critic), ``rloo`` and ``grpo``."""
 
 from rlhfkit import hookimpl
-from rlhfkit.advantages import GAEEstimator, GRPOEstimator, RLOOEstimator
+from rlhfkit.algos.advantage_estimators import GAEEstimator, GRPOEstimator, RLOOEstimator
 
 
 @hookimpl

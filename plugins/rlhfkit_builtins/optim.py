@@ -1,7 +1,7 @@
 """Built-in optimizers (adamw, adam, sgd) and LR schedules (constant, cosine, linear)."""
 
 from rlhfkit import hookimpl
-from rlhfkit.training.optim import SCHEDULES, make_adam, make_adamw, make_sgd
+from rlhfkit.optimizers import SCHEDULES, make_adam, make_adamw, make_sgd
 
 
 @hookimpl

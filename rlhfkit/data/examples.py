@@ -104,3 +104,9 @@ class RankingExample:
 __all__ = [
     "PromptExample", "RankingExample", "SFTExample", "TextExample", "is_dense_ranking",
 ]
+
+
+def group_of(example: Any, key: str = "group") -> str | None:
+    """The labeler group of a ranking (``labeler_meta[key]``), or None."""
+    value = (getattr(example, "labeler_meta", None) or {}).get(key)
+    return None if value is None else str(value)

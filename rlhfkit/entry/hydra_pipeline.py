@@ -27,12 +27,16 @@ sys.argv = [sys.argv[0], *_alias_experiment(sys.argv[1:])]
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+import rlhfkit.stages  # noqa: F401 (stores the stage config schemas that conf/stage/ composes)
 from rlhfkit.config_dir import config_dir  # noqa: E402
+from rlhfkit.quiet import silence_noise  # noqa: E402
+
+silence_noise()  # no Lightning tips, no deprecation warnings from inside dependencies (rlhfkit/quiet.py)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="pipeline")
 def main(cfg: DictConfig) -> None:
-    from rlhfkit.run import USER_ERRORS, run_dir
+    from rlhfkit.train_command import USER_ERRORS, run_dir
 
     from rlhfkit.pipeline.main import run_pipeline
 

@@ -8,12 +8,16 @@ nothing else (the folder of a script goes on sys.path).
 import hydra
 from omegaconf import DictConfig
 
+import rlhfkit.stages  # noqa: F401 (stores the stage config schemas that conf/stage/ composes)
 from rlhfkit.config_dir import config_dir
+from rlhfkit.quiet import silence_noise
+
+silence_noise()  # no Lightning tips, no deprecation warnings from inside dependencies (rlhfkit/quiet.py)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from rlhfkit.run import run_with_clean_errors
+    from rlhfkit.train_command import run_with_clean_errors
 
     return run_with_clean_errors(cfg)
 

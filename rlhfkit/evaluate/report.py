@@ -323,7 +323,7 @@ def log_to_wandb(report: Mapping[str, Any], images: Mapping[str, Path], run_dir:
 
     import wandb
 
-    from rlhfkit.training.tracking import wandb_mode
+    from rlhfkit.tracking import wandb_mode
 
     os.environ.setdefault("WANDB_SILENT", "true")
     resolved = wandb_mode(mode)

@@ -7,7 +7,7 @@ Thin wrappers over :mod:`rlhfkit.world.metrics` that fix how the pipeline compar
 * :func:`win_rate_by_group`: the same comparisons judged once by every held-out group.
 * :func:`gold_rates`: hallucination, truthfulness, toxicity with and without "respectfully",
   helpfulness, the gold score; every rate in [0, 1] (NaN over an empty subset).
-* :func:`labeler_agreement`: mean pairwise agreement of a labeler pool on completion sets.
+* :func:`pool_agreement`: mean pairwise agreement of a labeler pool on completion sets.
 
 Every judge draws from its own ``random.Random(seed)``, so a report is reproducible.
 """
@@ -54,7 +54,7 @@ def gold_rates(prompts: Sequence[Prompt], completions: Sequence[str], pool: Labe
     return out
 
 
-def labeler_agreement(labelers, prompts: Sequence[Prompt], completion_sets: Sequence[Sequence[str]],
+def pool_agreement(labelers, prompts: Sequence[Prompt], completion_sets: Sequence[Sequence[str]],
                       seed: int = 0) -> float:
     """Mean pairwise agreement of ``labelers`` (a list, or a pool = its training labelers) on every
     pair of distinct texts of each completion set (:func:`rlhfkit.world.agreement`)."""

@@ -1,7 +1,7 @@
 """Evaluate the recipe's models in the simulated world (RLHF_DETAILS items 25-33).
 
 For each model (base, SFT, PPO, PPO-ptx; small and large) on the held-out users' prompts:
-completions sampled the same way for all (:mod:`rlhfkit.evaluate.generate`), judged by the
+completions sampled the same way for all (:mod:`rlhfkit.models.generation`), judged by the
 held-out labelers (win rates, overall and per group) and the gold judge (hallucination,
 truthfulness, toxicity with and without "respectfully", helpfulness, gold score), scored by the
 proxy RM, and the held-out pretraining loss (alignment tax). Plus: labeler agreement (training
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 
-from rlhfkit.evaluate.generate import count_params, load_causal_lm, sample_completions
-from rlhfkit.evaluate.judge import gold_rates, labeler_agreement, win_rate, win_rate_by_group
+from rlhfkit.models.generation import count_params, load_causal_lm, sample_completions
+from rlhfkit.evaluate.win_rates import gold_rates, pool_agreement, win_rate, win_rate_by_group
 from rlhfkit.evaluate.lm_loss import heldout_lm_loss
 from rlhfkit.evaluate.overopt import fit_gao_rl, snapshot_dirs, sqrt_kl
 from rlhfkit.world import (LabelerPool, Prompt, World, gold_score, ideal_completion,
@@ -101,12 +101,12 @@ def agreement_figures(world: World, rank_sets: Sequence[tuple[Prompt, Sequence[s
         subset = [s for s in rank_sets if len(set(s[1])) > 1][:n_prompts]
         prompts, sets = [p for p, _ in subset], [list(c) for _, c in subset]
         if prompts:
-            out["training"] = labeler_agreement(world.labelers.train, prompts, sets, seed)
-            out["held_out"] = labeler_agreement(world.labelers.heldout, prompts, sets, seed + 1)
+            out["training"] = pool_agreement(world.labelers.train, prompts, sets, seed)
+            out["held_out"] = pool_agreement(world.labelers.heldout, prompts, sets, seed + 1)
     prompts = list(world.eval_prompts[:n_prompts])
     internet = [[sample_completion_like_internet(p, rng) for _ in range(4)] for p in prompts]
-    out["training_internet"] = labeler_agreement(world.labelers.train, prompts, internet, seed + 2)
-    out["held_out_internet"] = labeler_agreement(world.labelers.heldout, prompts, internet, seed + 3)
+    out["training_internet"] = pool_agreement(world.labelers.train, prompts, internet, seed + 2)
+    out["held_out_internet"] = pool_agreement(world.labelers.heldout, prompts, internet, seed + 3)
     if "training" not in out:
         out["training"], out["held_out"] = out["training_internet"], out["held_out_internet"]
     return out

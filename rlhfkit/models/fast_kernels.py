@@ -1,18 +1,35 @@
-"""Faster CPU kernels and a preallocated KV cache for the PPO stage: the same functions, computed faster.
+"""Faster CPU kernels and a preallocated KV cache: the same functions, computed faster.
 
-Used by :mod:`rlhfkit.rollout` and :class:`rlhfkit.stages.ppo.PPOModule`; benchmarks/README.md
-measures each (``--ablate``) and explains why it helps. Nothing here changes a model's weights or
-its state dict, so checkpoints and ``save_pretrained`` exports are unaffected.
+Four named switches (``stage.fast_kernels`` of PPO, :class:`rlhfkit.stages.ppo.config.FastKernelsConfig`):
+``fused_gelu`` and ``onednn_linear`` swap modules of a model (:func:`use_fast_kernels`);
+``preallocated_kv_cache`` and ``lm_head_last_only`` are arguments of the sampler and the scoring
+passes (:mod:`rlhfkit.models.generation`). Each is ``auto`` by default: on where
+benchmarks/README.md measured a gain (GPT-2-family models, fp32, on the CPU: :func:`gains_measured`),
+off for every other architecture and on GPUs, where nothing here was measured to help (a Llama
+model on the CPU ran slower with the module swaps). The benchmark's ``--ablate`` flips them.
+Nothing here changes a model's weights or its state dict, so checkpoints and ``save_pretrained``
+exports are unaffected.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import logging
 import platform
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from rlhfkit.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SWITCHES = ("fused_gelu", "onednn_linear", "preallocated_kv_cache", "lm_head_last_only")
+MEASURED_MODEL_TYPES = ("gpt2",)  # where benchmarks/README.md measured the gains
 
 
 try:  # transformers >= 5: a cache is a list of layers; this one writes in place instead of re-concatenating
@@ -238,3 +255,69 @@ def use_fast_kernels(*models: nn.Module | None, gelu: bool = True, onednn: bool 
                     child.__class__ = OneDNNConv1D
                     counts["linear"] += 1
     return counts
+
+
+def _config_of(model: nn.Module) -> Any:
+    config = getattr(model, "config", None)
+    if config is None and hasattr(model, "backbone"):  # a ScalarHeadModel (reward / value model)
+        config = getattr(model.backbone, "config", None)
+    return config
+
+
+def gains_measured(model: nn.Module, device_type: str | None = None) -> bool:
+    """Whether ``model`` is where the speed-ups were measured to help: a GPT-2-family model with fp32
+    weights on the CPU (``device_type``: where it will run, when its weights are not there yet)."""
+    param = next(model.parameters(), None)
+    if param is None:
+        return False
+    return (getattr(_config_of(model), "model_type", None) in MEASURED_MODEL_TYPES
+            and (device_type or param.device.type) == "cpu" and param.dtype == torch.float32)
+
+
+def _switch(value: Any, key: str) -> bool | None:
+    """``auto`` -> None (decided per model); true/false (bools or their spellings) -> the bool."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None
+    if text in ("true", "on", "1"):
+        return True
+    if text in ("false", "off", "0"):
+        return False
+    raise ConfigError(f"config key '{key}': '{value}' is not auto, true or false")
+
+
+def resolve_switches(settings: Mapping[str, Any], model: nn.Module, key: str = "stage.fast_kernels",
+                     device_type: str | None = None) -> dict[str, bool]:
+    """Each switch of ``settings`` as a bool for ``model`` (``auto``: :func:`gains_measured`)."""
+    unknown = sorted(set(settings) - set(SWITCHES))
+    if unknown:
+        raise ConfigError(f"config key '{key}.{unknown[0]}': unknown speed-up; known: {', '.join(SWITCHES)}")
+    auto = gains_measured(model, device_type)
+    out = {}
+    for name in SWITCHES:
+        value = _switch(settings.get(name, "auto"), f"{key}.{name}")
+        out[name] = auto if value is None else value
+    return out
+
+
+def apply_fast_kernels(settings: Any, policy: nn.Module, *others: nn.Module | None,
+                       key: str = "stage.fast_kernels", device_type: str | None = None) -> dict[str, bool]:
+    """Apply the switches of ``settings`` (a mapping or a dataclass of :data:`SWITCHES`): each model's
+    module swaps decided for that model, the sampler's and scoring passes' for the policy. Logs
+    one line naming what was applied; returns the policy's switches. ``device_type``: where the
+    models will run (the trainer's device), when their weights are not there yet."""
+    if dataclasses.is_dataclass(settings):
+        settings = dataclasses.asdict(settings)
+    switches = resolve_switches(settings, policy, key, device_type)
+    swapped = {"gelu": 0, "linear": 0}
+    for model in (policy, *others):
+        if isinstance(model, nn.Module):
+            own = switches if model is policy else resolve_switches(settings, model, key, device_type)
+            for kind, n in use_fast_kernels(model, gelu=own["fused_gelu"], onednn=own["onednn_linear"]).items():
+                swapped[kind] += n
+    log.info("fast kernels (%s): %s; modules swapped: %d GELU, %d linear", key,
+             ", ".join(f"{name}={'on' if on else 'off'}" for name, on in switches.items()),
+             swapped["gelu"], swapped["linear"])
+    return switches

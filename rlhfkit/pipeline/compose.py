@@ -45,6 +45,8 @@ def compose_stage(overrides: Sequence[str], set_values: Mapping[str, Any] | None
     with ``paths.output_dir`` (which loggers and callbacks interpolate) set to ``output_dir``."""
     from hydra import compose
 
+    import rlhfkit.stages  # noqa: F401 (stores the stage config schemas that conf/stage/ composes)
+
     cfg = compose(config_name="config", overrides=[*overrides, override("paths.output_dir", str(output_dir))])
     OmegaConf.set_struct(cfg, False)
     if set_values:
@@ -66,8 +68,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
 def run_train_stage(cfg: DictConfig, stage_dir: Path) -> dict[str, Any]:
     """Call the stage function named by ``cfg.stage.name`` (``run_sft(cfg, plugins, stage_dir)``...)."""
     from rlhfkit.plugins import get_plugin_manager
-    from rlhfkit.stages import get_stage
+    from rlhfkit.stages import run_stage
 
-    stage_fn = get_stage(cfg.stage.name)
-    metrics = stage_fn(cfg, get_plugin_manager(), Path(stage_dir))
+    metrics = run_stage(cfg, get_plugin_manager(), Path(stage_dir))
     return {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))}

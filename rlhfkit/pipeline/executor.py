@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlhfkit.pipeline.cache import StageCache, stage_key
 from rlhfkit.pipeline.compose import compose_stage, resolved, run_train_stage, set_output_dir
-from rlhfkit.pipeline.stages import Context, Node
+from rlhfkit.pipeline.stage_graph import Context, Node
 
 
 @dataclass
@@ -56,6 +56,7 @@ def _as_list(node: Any) -> list[str]:
 
 def worker_setup(torch_threads: int | None, quiet: bool) -> None:
     """Per process: torch's thread count; in quiet mode no transformers progress bars or info."""
+    from rlhfkit.quiet import silence_noise; silence_noise()  # noqa: E702 (no Lightning tips, no dependencies' deprecations)
     import torch
     import transformers
 

@@ -21,7 +21,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rlhfkit.pipeline.compose import override
-from rlhfkit.pipeline.stages import Context, Node, _enabled, container
+from rlhfkit.pipeline.stage_graph import Context, Node, container, stage_enabled
 from rlhfkit.world import write_jsonl
 
 DEFAULT_PATH = "../shared/data/hh-rlhf-harmless-base-test.jsonl.gz"
@@ -64,7 +64,7 @@ def write_hh_files(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
 
 
 def evaluate_hh(ctx: Context, out_dir: Path) -> dict[str, float]:
-    from rlhfkit.evaluate.generate import count_params, load_causal_lm, sample_completions
+    from rlhfkit.models.generation import count_params, load_causal_lm, sample_completions
     from rlhfkit.rewards.reward_model import RewardModelFn
     from rlhfkit.world import read_jsonl
 
@@ -127,7 +127,7 @@ def nodes(cfg: DictConfig) -> list[Node]:
         Node("evaluate", ("hh_data", "sft", "rm", "ppo"), func=evaluate_hh,
              settings=lambda ctx: {"eval": container(ctx.cfg.eval), "hh": container(ctx.cfg.hh)}),
     ]
-    return [n for n in all_nodes if _enabled(cfg, n.name)]
+    return [n for n in all_nodes if stage_enabled(cfg, n.name)]
 
 
 __all__ = ["DEFAULT_PATH", "evaluate_hh", "hh_path", "nodes", "write_hh_files"]

@@ -14,8 +14,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rlhfkit.pipeline.cache import StageCache
-from rlhfkit.pipeline.run import PipelineRunner, say
-from rlhfkit.pipeline.stages import build_nodes
+from rlhfkit.pipeline.executor import PipelineRunner, say
+from rlhfkit.pipeline.recipes import build_nodes
 
 log = logging.getLogger(__name__)
 QUIET_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")

@@ -1,40 +1,20 @@
-"""The pipeline's DAG: which stages run, what each reads, how they are wired.
+"""The pipeline's stage graph: a :class:`Node` per stage (what it reads, how it is wired or which
+python step it runs) and the :class:`Context` a stage sees. The recipes that build the graph are
+:mod:`rlhfkit.pipeline.world_recipe` and :mod:`rlhfkit.pipeline.hh_recipe`
+(:mod:`rlhfkit.pipeline.recipes` picks one); :mod:`rlhfkit.pipeline.executor` runs it.
 
-The world recipe (``recipe: world``, the default)::
-
-    world --> pretrain_small --> sft_small --> rankings --> rm --> ppo ----> evaluate
-          \-> pretrain_large --> sft_large          \            \-> ptx --/
-                                                     (sft_small samples ranked by training labelers)
-
-* ``world``: the simulated world's data as JSONL (python step, :mod:`rlhfkit.pipeline.world_data`).
-* ``pretrain_*``: ``stage=pretrain`` of a tiny word-level GPT-2 (small / large, ``sizes``).
-* ``sft_*``: ``stage=sft`` from the base model on the labelers' demonstrations.
-* ``rankings``: K = 4..9 samples per RM prompt from SFT-small, each set ranked by one training
-  labeler (:func:`rlhfkit.world.rank_samples`).
-* ``rm``: ``stage=rm`` initialised from SFT-small.
-* ``ppo`` / ``ptx``: ``stage=ppo`` / ``stage=ppo_ptx`` from SFT-small against the RM (value model
-  from the RM, item 24).
-* ``evaluate``: every model judged by the held-out labelers (:mod:`rlhfkit.evaluate.world_eval`).
-
-The HH recipe (``recipe: hh``): ``hh_data --> sft --> rm --> ppo --> evaluate`` on Anthropic's
-HH data with a byte tokenizer (:mod:`rlhfkit.pipeline.hh_data`).
-
-A train stage's config is ``conf/config.yaml`` + ``common`` + the wiring below + the stage's own
+A train stage's config is ``conf/config.yaml`` + ``common`` + the stage's wiring + its own
 ``overrides``/``set`` from ``conf/pipeline.yaml`` (see :mod:`rlhfkit.pipeline.compose`).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-
-from rlhfkit.pipeline.compose import override
 
 Wiring = Callable[["Context"], list[str]]
 
@@ -52,9 +32,6 @@ class Context:
 
     def final(self, name: str) -> str:
         return str(self.dir(name) / "final")
-
-    def world(self):
-        return world_of(self.cfg)
 
 
 @dataclass
@@ -74,148 +51,6 @@ def container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def world_options(cfg: DictConfig) -> dict[str, Any]:
-    opts = dict(container(cfg.world))
-    opts.pop("seed", None)
-    opts.pop("scrub_pii", None)
-    return opts
-
-
-def world_of(cfg: DictConfig):
-    return _world(int(cfg.world.seed), json.dumps(world_options(cfg), sort_keys=True))
-
-
-@functools.lru_cache(maxsize=2)
-def _world(seed: int, options: str):
-    from rlhfkit.world import build_world
-
-    return build_world(seed=seed, **json.loads(options))
-
-
-# --------------------------------------------------------------------------- the world recipe
-
-
-def _pretrain(size_key: str) -> Wiring:
-    def wiring(ctx: Context) -> list[str]:
-        return ["stage=pretrain", "model=tiny_world", override("model.size", ctx.cfg.sizes[size_key]),
-                "data=files", override("data.pretrain.train.path", str(ctx.dir("world") / "pretrain.jsonl"))]
-    return wiring
-
-
-def _sft(base: str) -> Wiring:
-    def wiring(ctx: Context) -> list[str]:
-        return ["stage=sft", "model=hf", override("model.path", ctx.final(base)), "data=files",
-                override("data.sft.train.path", str(ctx.dir("world") / "sft.jsonl"))]
-    return wiring
-
-
-def _rm(ctx: Context) -> list[str]:
-    return ["stage=rm", "model=hf", override("model.path", ctx.final(rm_from(ctx.cfg))), "data=files",
-            override("data.preference.train.path", str(ctx.dir("rankings") / "rankings.jsonl"))]
-
-
-def _ppo(stage: str) -> Wiring:
-    def wiring(ctx: Context) -> list[str]:
-        out = [f"stage={stage}", "model=hf", override("model.path", ctx.final("sft_small")), "data=files",
-               "reward=reward_model", override("reward.path", ctx.final("rm")),
-               override("data.prompts.train.path", str(ctx.dir("world") / "ppo_prompts.jsonl")),
-               override("callbacks.policy_snapshots.every", int(ctx.cfg.eval.snapshot_every))]
-        if stage == "ppo_ptx":
-            out.append(override("data.pretrain.train.path", str(ctx.dir("world") / "pretrain.jsonl")))
-        return out
-    return wiring
-
-
-def rm_from(cfg: DictConfig) -> str:
-    name = cfg.get("rm_from", "sft_small")
-    if name not in ("sft_small", "sft_large"):
-        raise ValueError(f"rm_from: expected sft_small or sft_large, got '{name}'")
-    return name
-
-
-def _world_step(ctx: Context, stage_dir: Path) -> dict[str, float]:
-    from rlhfkit.pipeline.world_data import write_world_files
-
-    return write_world_files(ctx.world(), stage_dir, scrub=bool(ctx.cfg.world.scrub_pii))
-
-
-def _rankings_step(ctx: Context, stage_dir: Path) -> dict[str, float]:
-    from rlhfkit.pipeline.world_data import make_rankings
-
-    return make_rankings(ctx.world(), ctx.final("sft_small"), ctx.dir("world") / "rm_prompts.jsonl", stage_dir,
-                         container(ctx.cfg.rankings), seed=int(ctx.cfg.seed))
-
-
-def _eval_settings(ctx: Context) -> dict[str, Any]:
-    settings = dict(container(ctx.cfg.eval))
-    settings["seed"] = int(ctx.cfg.seed) if settings.get("seed") is None else int(settings["seed"])
-    return settings
-
-
-def _evaluate_step(ctx: Context, stage_dir: Path) -> dict[str, float]:
-    from rlhfkit.evaluate.world_eval import evaluate_world
-    from rlhfkit.pipeline.world_data import read_rank_sets
-
-    names = {"base_small": "pretrain_small", "base_large": "pretrain_large", "sft_small": "sft_small",
-             "sft_large": "sft_large", "ppo_small": "ppo", "ptx_small": "ptx"}
-    models = {model: ctx.final(node) for model, node in names.items() if node in ctx.results}
-    settings = _eval_settings(ctx)
-    snapshots, final_iterations = {}, {}
-    for run in ("ppo", "ptx"):
-        if run in ctx.results:
-            snapshots[run] = (str(ctx.dir(run) / "snapshots"), ctx.final(run))
-            history = ctx.dir(run) / "ppo_history.jsonl"
-            final_iterations[run] = sum(1 for line in history.open() if line.strip()) if history.exists() else 0
-    settings["final_iterations"] = final_iterations
-    rank_sets = read_rank_sets(ctx.dir("rankings") / "rankings.jsonl") if "rankings" in ctx.results else None
-    result = evaluate_world(ctx.world(), models, settings, stage_dir,
-                            reference=ctx.final("sft_small") if "sft_small" in ctx.results else None,
-                            rm_path=ctx.final("rm") if "rm" in ctx.results else None,
-                            snapshot_roots=snapshots, rank_sets=rank_sets)
-    return {f"win_rates/{k}": v for k, v in result["win_rates"].items()}
-
-
-def world_nodes(cfg: DictConfig) -> list[Node]:
-    nodes = [
-        Node("world", func=_world_step, settings=lambda ctx: {"world": container(ctx.cfg.world)}),
-        Node("pretrain_small", ("world",), "pretrain", _pretrain("small")),
-        Node("pretrain_large", ("world",), "pretrain", _pretrain("large")),
-        Node("sft_small", ("world", "pretrain_small"), "sft", _sft("pretrain_small")),
-        Node("sft_large", ("world", "pretrain_large"), "sft", _sft("pretrain_large")),
-        Node("rankings", ("world", "sft_small"), func=_rankings_step,
-             settings=lambda ctx: {"rankings": container(ctx.cfg.rankings), "seed": int(ctx.cfg.seed)}),
-        Node("rm", ("rankings", rm_from(cfg)), "rm", _rm),
-        Node("ppo", ("world", "sft_small", "rm"), "ppo", _ppo("ppo")),
-        Node("ptx", ("world", "sft_small", "rm"), "ppo", _ppo("ppo_ptx")),
-    ]
-    enabled = [n for n in nodes if _enabled(cfg, n.name)]
-    names = {n.name for n in enabled}
-    inputs = tuple(n for n in ("world", "pretrain_small", "pretrain_large", "sft_small", "sft_large", "rankings",
-                               "rm", "ppo", "ptx") if n in names)
-    evaluate = Node("evaluate", inputs, func=_evaluate_step,
-                    settings=lambda ctx: {"eval": _eval_settings(ctx), "world": container(ctx.cfg.world)})
-    return enabled + ([evaluate] if _enabled(cfg, "evaluate") else [])
-
-
-def _enabled(cfg: DictConfig, name: str) -> bool:
+def stage_enabled(cfg: DictConfig, name: str) -> bool:
     stage = (cfg.get("stages") or {}).get(name)
     return stage is None or bool(stage.get("enabled", True))
-
-
-# --------------------------------------------------------------------------- the HH recipe
-
-
-def hh_nodes(cfg: DictConfig) -> list[Node]:
-    from rlhfkit.pipeline import hh_data
-
-    return hh_data.nodes(cfg)
-
-
-RECIPES: dict[str, Callable[[DictConfig], list[Node]]] = {"world": world_nodes, "hh": hh_nodes}
-
-
-def build_nodes(cfg: DictConfig) -> list[Node]:
-    recipe = cfg.get("recipe", "world")
-    if recipe not in RECIPES:
-        raise ValueError(f"recipe: unknown '{recipe}'; known: {', '.join(RECIPES)}")
-    return RECIPES[recipe](cfg)

@@ -54,7 +54,7 @@ def make_rankings(world: World, sft_path: str, prompts_file: Path, out_dir: Path
 
     settings: ``k_min``, ``k_max``, ``temperature``, ``max_new_tokens``, ``batch_size``, ``limit``.
     """
-    from rlhfkit.evaluate.generate import load_causal_lm, sample_completions
+    from rlhfkit.models.generation import load_causal_lm, sample_completions
 
     rows = read_jsonl(prompts_file)[: settings.get("limit") or None]
     prompts = [parse_prompt(r["prompt"], r.get("user_id", "")) for r in rows]

@@ -1,23 +1,62 @@
-"""The stages of the recipe. Each entry builds its parts from plugins and runs one Lightning fit."""
+"""The stages of the recipe, one folder each (``pretrain/``, ``sft/``, ``rm/``, ``ppo/``): its
+LightningModule (``module.py``), its typed config (``config.py``, every option once with its
+default), its builder (``builder.py``: config -> parts -> Trainer -> fit -> export) and its own
+batching. What all four share is :mod:`rlhfkit.stages.lifecycle`.
+
+Importing this package stores each stage's config schema in Hydra's ConfigStore
+(``stage/<name>_schema``), which ``conf/stage/<name>.yaml`` composes.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
 
 from rlhfkit.plugins.errors import UnknownPluginNameError
+from rlhfkit.stages import typed_config
+from rlhfkit.stages.ppo.config import PPOConfig
+from rlhfkit.stages.pretrain.config import PretrainConfig
+from rlhfkit.stages.rm.config import RMConfig
+from rlhfkit.stages.sft.config import SFTConfig
 
-# stage name -> "module:function" taking (cfg, plugins, run_dir) and returning final metrics.
-STAGES: dict[str, str] = {
-    "sft": "rlhfkit.stages.sft_run:run_sft",
-    "rm": "rlhfkit.stages.rm_run:run_rm",
-    "ppo": "rlhfkit.stages.ppo_run:run_ppo",
-    "pretrain": "rlhfkit.stages.pretrain_run:run_pretrain",
+# stage name -> (its config, "module:function" taking (cfg, plugins, run_dir) and returning final metrics)
+STAGES: dict[str, tuple[type, str]] = {
+    "pretrain": (PretrainConfig, "rlhfkit.stages.pretrain.builder:run_pretrain"),
+    "sft": (SFTConfig, "rlhfkit.stages.sft.builder:run_sft"),
+    "rm": (RMConfig, "rlhfkit.stages.rm.builder:run_rm"),
+    "ppo": (PPOConfig, "rlhfkit.stages.ppo.builder:run_ppo"),
 }
+
+for _name, (_config, _) in STAGES.items():
+    typed_config.register(_name, _config)
 
 
 def get_stage(name: str) -> Callable:
     if name not in STAGES:
         raise UnknownPluginNameError("stage", name, list(STAGES), "stage.name")
-    module, func = STAGES[name].split(":")
+    module, func = STAGES[name][1].split(":")
     return getattr(importlib.import_module(module), func)
+
+
+def apply_debug_limits(cfg: DictConfig) -> DictConfig:
+    """``debug_limits`` (set by ``debug=fast``) onto the running stage: each key the stage has takes
+    that value, keys it does not have are skipped (one file shrinks every stage)."""
+    limits = cfg.get("debug_limits")
+    if not limits:
+        return cfg
+    names = typed_config.option_names(STAGES[cfg.stage.name][0])
+    with open_dict(cfg):
+        for key, value in limits.items():
+            if key in names:
+                cfg.stage[key] = value
+    return cfg
+
+
+def run_stage(cfg: DictConfig, plugins: Any, run_dir: Path) -> dict[str, Any]:
+    """Run the stage named by ``cfg.stage.name`` in ``run_dir``; its final metrics."""
+    stage = get_stage(cfg.stage.name)
+    return stage(apply_debug_limits(cfg), plugins, Path(run_dir))

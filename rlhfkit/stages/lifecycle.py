@@ -1,87 +1,121 @@
-"""Building the pieces every stage needs from the config: data, trainer, loggers, exports."""
+"""What every stage does around its own fit, written once for all four (pretrain, SFT, RM, PPO).
+
+    run = StageRun.start(cfg, plugins, run_dir, parts)   # names checked, config + versions saved, seeded
+    bundle = run.build("model", "model")                 # a plugin part from its config key
+    trainer = run.trainer(max_epochs=...)                # trainer/ + logger/ + callbacks/ groups
+    trainer.fit(module, ...)
+    return run.finish(trainer, metrics, export)          # final/ + metrics.json on rank 0, loggers closed
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader
 
-from rlhfkit.plugins import PluginManager
-from rlhfkit.training.resolve import as_spec, select
 from rlhfkit.errors import ConfigError
+from rlhfkit.plugins import PluginManager
+from rlhfkit.plugins.config_specs import as_spec, check_names, select
+from rlhfkit.stages.run_files import save_metrics, save_resolved_config, save_versions
 
 log = logging.getLogger(__name__)
 
 
-def load_split(cfg: DictConfig, plugins: PluginManager, key: str, kind: str) -> list:
-    """Examples from the dataset plugin named at config ``key`` (e.g. ``data.sft.train``)."""
-    spec = as_spec(cfg, key)
-    examples = plugins.build("dataset", spec, key, kind=kind)
-    if not examples:
-        raise ConfigError(f"config key '{key}': the data source produced no examples")
-    log.info("%s: %d %s examples", key, len(examples), kind)
-    return examples
+@dataclass
+class StageRun:
+    """One stage run: its config, the plugin manager and the run directory."""
+
+    cfg: DictConfig
+    plugins: PluginManager
+    run_dir: Path
+
+    @classmethod
+    def start(cls, cfg: DictConfig, plugins: PluginManager, run_dir: Path, parts: list[tuple[str, str]]) -> StageRun:
+        """Check every plugin name in ``parts`` ((kind, config key) pairs) before anything is built,
+        write ``resolved_config.yaml`` and ``versions.json``, and seed every generator."""
+        used = check_names(cfg, plugins, parts)
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_resolved_config(cfg, run_dir)
+        save_versions(used, run_dir)
+        pl.seed_everything(cfg.seed, workers=True)
+        return cls(cfg, plugins, run_dir)
+
+    @property
+    def final_dir(self) -> Path:
+        return self.run_dir / "final"
+
+    def build(self, kind: str, key: str, **kwargs: Any) -> Any:
+        """The ``kind`` plugin part whose spec (name + options) is at config ``key``."""
+        return self.plugins.build(kind, as_spec(self.cfg, key), key, **kwargs)
+
+    def optimizers(self) -> tuple[Callable[..., Any], Callable[..., Any] | None]:
+        """``(params, lr) -> Optimizer`` from ``optim/`` (the optimizer kind, betas, eps, weight decay)
+        and ``(optimizer, total_steps) -> LR scheduler`` from ``stage.lr_scheduler`` (None when null).
+
+        One convention for every stage: the learning rates are the stage's (``stage.lr``, and
+        ``stage.value_lr`` for PPO's critic), as is the schedule; ``optim/`` says which optimizer.
+        """
+        spec = as_spec(self.cfg, "optim")
+        for misplaced in ("lr", "scheduler"):
+            if misplaced in spec:
+                raise ConfigError(f"config key 'optim.{misplaced}': learning rates and their schedule are the stage's "
+                                  "(stage.lr, stage.lr_scheduler; PPO's critic: stage.value_lr); optim/ holds the "
+                                  "optimizer kind and its betas, eps and weight decay")
+        scheduler_key = "stage.lr_scheduler"
+        scheduler_spec = as_spec(self.cfg, scheduler_key) if select(self.cfg, scheduler_key) else None
+
+        def make_optimizer(params, lr: float):
+            return self.plugins.build("optimizer", {**spec, "lr": lr}, "optim", params=params)
+
+        def make_scheduler(optimizer, total_steps: int):
+            return self.plugins.build("lr_scheduler", scheduler_spec, scheduler_key, optimizer=optimizer,
+                                      total_steps=total_steps)
+
+        return make_optimizer, (make_scheduler if scheduler_spec else None)
+
+    def trainer(self, **schedule: Any) -> pl.Trainer:
+        """The Trainer of ``trainer/`` (hardware, strategy) with ``logger/`` and ``callbacks/``, plus
+        the stage's schedule arguments (``max_epochs``, ``max_steps`` ...)."""
+        cfg = self.cfg
+        loggers = [hydra.utils.instantiate(spec) for spec in (cfg.get("logger") or {}).values() if spec]
+        callbacks = [hydra.utils.instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec]
+        return hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **schedule)
+
+    def finish(self, trainer: pl.Trainer, metrics: dict[str, Any], export: Callable[[Path], Any]) -> dict[str, Any]:
+        """On rank 0: ``export(final_dir)`` and ``metrics.json``; then close the loggers (W&B's offline
+        run directory is complete when the command returns)."""
+        if trainer.is_global_zero:
+            export(self.final_dir)
+            save_metrics(metrics, self.run_dir)
+        for logger in trainer.loggers:
+            logger.finalize("success")
+            experiment = getattr(logger, "_experiment", None)
+            if experiment is not None and hasattr(experiment, "finish"):
+                experiment.finish()
+        return metrics
 
 
-def train_valid(cfg: DictConfig, plugins: PluginManager, group: str, kind: str, valid_fraction: float,
-                prepare: Callable[[list, str], list] | None = None) -> tuple[list, list]:
-    """``data.<group>.train`` and ``.valid``; without a valid source, a split by user id (item 5).
-
-    ``prepare(examples, config_key)``, if given, runs on each loaded source before the split (e.g.
-    the hygiene filters of :mod:`rlhfkit.training.hygiene_step`, so users are capped before splitting).
-    """
-    from rlhfkit.data import split_by_user
-
-    def load(key: str) -> list:
-        examples = load_split(cfg, plugins, key, kind)
-        return prepare(examples, key) if prepare is not None else examples
-
-    train = load(f"data.{group}.train")
-    if select(cfg, f"data.{group}.valid") is not None:
-        return train, load(f"data.{group}.valid")
-    if not 0 < valid_fraction < 1:
-        raise ConfigError(f"stage.valid_fraction must be in (0, 1) when data.{group}.valid is null, got {valid_fraction}")
-    train, valid, report = split_by_user(train, valid_fraction, seed=cfg.seed)
-    log.info("data.%s: split by user: %s", group, report)
-    if not valid or not train:
-        raise ConfigError(f"data.{group}: splitting {len(train) + len(valid)} examples by user left an empty split; "
-                         f"set data.{group}.valid or change stage.valid_fraction")
-    return train, valid
+def trainer_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    """The trainer's last logged value of every metric, as floats."""
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 
-def build_loggers(cfg: DictConfig) -> list:
-    return [hydra.utils.instantiate(spec) for spec in (cfg.get("logger") or {}).values() if spec]
+def log_to_trainer(trainer: pl.Trainer, metrics: dict[str, float], step: int = 0) -> None:
+    """Metrics computed outside the fit (data reports, hygiene counts) into every logger."""
+    if metrics:
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=step)
 
 
-def build_callbacks(cfg: DictConfig) -> list:
-    return [hydra.utils.instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec]
-
-
-def build_trainer(cfg: DictConfig, **stage_args: Any) -> pl.Trainer:
-    """The Trainer from ``trainer/`` (hardware) plus the stage's schedule arguments."""
-    return hydra.utils.instantiate(
-        cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg), **stage_args
-    )
-
-
-def log_hyperparams(trainer: pl.Trainer, cfg: DictConfig) -> None:
-    for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-
-
-def finish_loggers(trainer: pl.Trainer) -> None:
-    """Close W&B so the offline run directory is complete when the command returns."""
-    for logger in trainer.loggers:
-        logger.finalize("success")
-        experiment = getattr(logger, "_experiment", None)
-        if experiment is not None and hasattr(experiment, "finish"):
-            experiment.finish()
-
-
-def final_dir(run_dir: Path) -> Path:
-    return run_dir / "final"
+def make_loader(examples: list, collate, batch_size: int, shuffle: bool, num_workers: int = 0,
+                drop_last: bool = False) -> DataLoader:
+    return DataLoader(examples, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
+                      num_workers=num_workers, drop_last=drop_last, persistent_workers=num_workers > 0)

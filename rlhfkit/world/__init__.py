@@ -10,7 +10,7 @@ from rlhfkit.world.corpus import (heldout_pretraining_corpus, pretraining_corpus
                                   sample_completion_like_internet)
 from rlhfkit.world.datasets import (Demonstration, World, build_world, rank_samples, read_jsonl,
                                     write_jsonl, write_world)
-from rlhfkit.world.judge import MAX_COMPLETION_WORDS, Features, features
+from rlhfkit.world.features import MAX_COMPLETION_WORDS, Features, features
 from rlhfkit.world.labelers import Labeler, LabelerPool, agreement
 from rlhfkit.world.metrics import (gold_rewards, gold_score, hallucination_rate, helpfulness,
                                    summary, toxicity_rate, truthfulness_rate, win_rate,

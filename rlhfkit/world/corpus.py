@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 
-from rlhfkit.world.judge import MAX_COMPLETION_WORDS
+from rlhfkit.world.features import MAX_COMPLETION_WORDS
 from rlhfkit.world.tasks import (Prompt, apply_op, ideal_completion, instruction_text,
                                  random_instruction, sample_prompts)
 from rlhfkit.world.vocab import (ATTRIBUTES, LETTERS, NAMES, NUMBER_WORDS, OBJECTS, OPS,

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from rlhfkit.world.judge import MAX_COMPLETION_WORDS, Features, features
+from rlhfkit.world.features import MAX_COMPLETION_WORDS, Features, features
 from rlhfkit.world.tasks import Prompt, ideal_completion
 
 WEIGHT_KEYS = ("helpful", "honest", "harmless", "length")

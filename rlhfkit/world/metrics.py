@@ -10,7 +10,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
-from rlhfkit.world.judge import Features
+from rlhfkit.world.features import Features
 from rlhfkit.world.labelers import Labeler, LabelerPool, cached_features
 from rlhfkit.world.tasks import Prompt
 

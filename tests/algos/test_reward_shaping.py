@@ -1,4 +1,4 @@
-"""Hand-computed checks for rlhfkit.algos.rewards (RLHF_DETAILS items 15, 21)."""
+"""Hand-computed checks for rlhfkit.algos.reward_shaping (RLHF_DETAILS items 15, 21)."""
 
 import pytest
 import torch

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from rlhfkit.evaluate.generate import sample_completions
+from rlhfkit.models.generation import sample_completions
 from rlhfkit.evaluate.lm_loss import heldout_lm_loss, tokens_in
 from rlhfkit.models import build_tiny
 

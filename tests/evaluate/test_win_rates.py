@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rlhfkit.evaluate.judge import gold_rates, labeler_agreement, win_rate, win_rate_by_group
+from rlhfkit.evaluate.win_rates import gold_rates, pool_agreement, win_rate, win_rate_by_group
 from rlhfkit.world import Labeler, LabelerPool, parse_prompt
 
 W = {"helpful": 1.0, "honest": 1.0, "harmless": 1.0, "length": 0.0}
@@ -57,4 +57,4 @@ def test_rates_over_an_empty_subset_are_nan():
 
 
 def test_agreement_of_identical_noise_free_labelers_is_one():
-    assert labeler_agreement(pool().train, [QA_UNSTATED], [["blue", "not stated", "red"]]) == 1.0
+    assert pool_agreement(pool().train, [QA_UNSTATED], [["blue", "not stated", "red"]]) == 1.0

@@ -10,9 +10,9 @@ from omegaconf import OmegaConf
 
 from rlhfkit.config_dir import config_dir
 from rlhfkit.pipeline.compose import compose_stage, quote
-from rlhfkit.pipeline.run import NodeResult, PipelineRunner
+from rlhfkit.pipeline.executor import NodeResult, PipelineRunner
 from rlhfkit.pipeline.cache import StageCache
-from rlhfkit.pipeline.stages import Context, build_nodes
+from rlhfkit.pipeline.recipes import build_nodes
 
 
 @pytest.fixture

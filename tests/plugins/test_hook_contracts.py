@@ -90,7 +90,7 @@ def test_hook_rlhfkit_optimizers(manager, name):
 @pytest.mark.parametrize("name,at_end", [("constant", 1.0), ("cosine", 0.1), ("linear", 0.0)])
 def test_hook_rlhfkit_lr_schedulers(manager, name, at_end):
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=1.0)
-    scheduler = manager.build("lr_scheduler", {"name": name, "warmup_steps": 2}, "optim.scheduler", optimizer=optimizer, total_steps=12)
+    scheduler = manager.build("lr_scheduler", {"name": name, "warmup_steps": 2}, "stage.lr_scheduler", optimizer=optimizer, total_steps=12)
     lrs = []
     for _ in range(12):
         lrs.append(optimizer.param_groups[0]["lr"])

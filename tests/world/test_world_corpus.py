@@ -6,7 +6,7 @@ from rlhfkit.world.corpus import (INSTRUCTION_WRONG_RATE, QA_FABRICATE_RATE, TOX
                                   TOXIC_RATE_RESPECTFUL, heldout_pretraining_corpus,
                                   pretraining_corpus, sample_completion_like_internet)
 from rlhfkit.world.datasets import build_world
-from rlhfkit.world.judge import features
+from rlhfkit.world.features import features
 from rlhfkit.world.metrics import hallucination_rate, toxicity_rate
 from rlhfkit.world.tasks import ideal_completion, sample_prompts
 from rlhfkit.world.vocab import tokenize_words, vocabulary

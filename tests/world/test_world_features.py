@@ -2,7 +2,7 @@
 
 import pytest
 
-from rlhfkit.world.judge import MAX_COMPLETION_WORDS, features
+from rlhfkit.world.features import MAX_COMPLETION_WORDS, features
 from rlhfkit.world.tasks import ideal_completion, parse_prompt, sample_prompts
 
 QA_UNSTATED = parse_prompt("context : the cup is red . the box is big . "

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from rlhfkit.world.corpus import sample_completion_like_internet
-from rlhfkit.world.judge import features
+from rlhfkit.world.features import features
 from rlhfkit.world.labelers import Labeler, LabelerPool, agreement
 from rlhfkit.world.tasks import ideal_completion, parse_prompt, sample_prompts
 

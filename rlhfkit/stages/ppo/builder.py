@@ -8,40 +8,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 from omegaconf import DictConfig
 from transformers import AutoTokenizer
 
+from rlhfkit.errors import ConfigError
 from rlhfkit.models import ModelBundle, ScalarHeadModel, check_same_tokenizer, scalar_model_from
 from rlhfkit.plugins import PluginManager
-from rlhfkit.stages.ppo import PPOModule
-from rlhfkit.training.common import build_trainer, final_dir, finish_loggers, load_split
-from rlhfkit.training.resolve import as_spec, check_names
-from rlhfkit.training.run_dir import save_metrics, save_resolved_config, save_versions
-from rlhfkit.errors import ConfigError
+from rlhfkit.plugins.config_specs import as_spec
+from rlhfkit.stages.data_sources import load_split
+from rlhfkit.stages.lifecycle import StageRun, trainer_metrics
+from rlhfkit.stages.ppo.config import PPOConfig
+from rlhfkit.stages.ppo.module import PPOModule
+from rlhfkit.stages.typed_config import from_node
 
 log = logging.getLogger(__name__)
 
-
-def ppo_optimizer_factories(cfg: DictConfig, plugins: PluginManager):
-    """``(params, lr) -> Optimizer`` from ``optim`` (its kind, betas, eps...) and
-    ``(optimizer, total_steps) -> scheduler`` from ``stage.lr_scheduler``.
-
-    PPO has two learning rates (policy, value) and IG's own schedule (constant after 10 warm-up
-    iterations, item 14), so ``optim.lr`` and ``optim.scheduler`` are not used by this stage.
-    """
-    spec = as_spec(cfg, "optim")
-    spec.pop("scheduler", None)
-    spec.pop("lr", None)
-    scheduler_spec = as_spec(cfg, "stage.lr_scheduler") if cfg.stage.get("lr_scheduler") else None
-
-    def make_optimizer(params, lr: float):
-        return plugins.build("optimizer", {**spec, "lr": lr}, "optim", params=params)
-
-    def make_scheduler(optimizer, total_steps: int):
-        return plugins.build("lr_scheduler", scheduler_spec, "stage.lr_scheduler", optimizer=optimizer, total_steps=total_steps)
-
-    return make_optimizer, (make_scheduler if scheduler_spec else None)
+KL_ESTIMATOR_KEY = "estimator"  # kl.estimator: the per-token KL of the shaping, beside its controller (item 15)
 
 
 def reward_model_path(reward_spec: dict[str, Any]) -> str | None:
@@ -89,63 +71,53 @@ def check_reward_tokenizers(reward_fn: Any, tokenizer) -> None:
             check_same_tokenizer(tokenizer, other, "reward")
 
 
+def kl_parts(cfg: DictConfig) -> tuple[dict[str, Any], str]:
+    """The ``kl`` group as (the controller plugin's spec, the KL estimator of the reward shaping)."""
+    spec = as_spec(cfg, "kl")
+    return spec, str(spec.pop(KL_ESTIMATOR_KEY, "k1"))
+
+
 def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, Any]:
-    stage = cfg.stage
-    ptx = float(stage.ptx_coef) > 0
-    used = check_names(cfg, plugins, [
+    stage = from_node(PPOConfig, cfg.stage)
+    ptx = stage.ptx_coef > 0
+    run = StageRun.start(cfg, plugins, run_dir, [
         ("model", "model"), ("dataset", "data.prompts.train"), *([("dataset", "data.pretrain.train")] if ptx else []),
         ("reward", "reward"), ("kl_controller", "kl"), ("advantage", "advantage"),
         ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"),
     ])
-    save_resolved_config(cfg, run_dir)
-    save_versions(used, run_dir)
-    pl.seed_everything(cfg.seed, workers=True)
-
-    bundle = plugins.build("model", as_spec(cfg, "model"), "model")
+    bundle = run.build("model", "model")
     prompts = [e.prompt for e in load_split(cfg, plugins, "data.prompts.train", "prompt")]
     pretrain = [e.text for e in load_split(cfg, plugins, "data.pretrain.train", "text")] if ptx else None
     reward_spec = as_spec(cfg, "reward")
     reward_fn = plugins.build("reward", reward_spec, "reward")
     check_reward_tokenizers(reward_fn, bundle.tokenizer)
-    estimator = plugins.build("advantage", as_spec(cfg, "advantage"), "advantage")
+    estimator = run.build("advantage", "advantage")
     needs_critic = getattr(estimator, "needs_critic", True)
     value_model = build_value_model(stage.value_init, stage.shared_value_head, bundle, reward_spec) if needs_critic else None
-    make_optimizer, make_scheduler = ppo_optimizer_factories(cfg, plugins)
-
-    module = PPOModule(
-        bundle.model, bundle.tokenizer, reward_fn, plugins.build("kl_controller", as_spec(cfg, "kl"), "kl"), estimator,
-        make_optimizer, make_scheduler, prompts, value_model=value_model,
-        shared_value_head=bool(stage.shared_value_head and needs_critic), pretrain_texts=pretrain,
-        total_steps=stage.total_steps, rollout_batch_size=stage.rollout_batch_size,
-        group_size=1 if needs_critic else int(getattr(estimator, "group_size", 1)),
-        minibatch_size=stage.minibatch_size, ppo_epochs=stage.ppo_epochs, clip_range=stage.clip_range,
-        value_clip_range=stage.value_clip_range, vf_coef=stage.vf_coef, kl_estimator=stage.kl_estimator,
-        temperature=stage.temperature, top_k=stage.top_k, top_p=stage.top_p, max_new_tokens=stage.max_new_tokens,
-        max_prompt_length=stage.max_prompt_length, missing_eos_penalty=stage.missing_eos_penalty,
-        missing_eos_mode=stage.missing_eos_mode, whiten_rewards=stage.whiten_rewards,
-        whiten_advantages=stage.whiten_advantages, ptx_coef=stage.ptx_coef, ptx_batch_size=stage.ptx_batch_size,
-        ptx_max_length=stage.ptx_max_length, grad_clip=stage.grad_clip, policy_lr=stage.policy_lr,
-        value_lr=stage.value_lr, seed=cfg.seed, sample_table_every=stage.sample_table_every,
-        n_sample_rows=stage.n_sample_rows, checkpoint_every=stage.checkpoint_every,
-        checkpoint_dir=str(run_dir / "checkpoints"), run_dir=str(run_dir),
-    )
+    kl_spec, kl_estimator = kl_parts(cfg)
     # One Lightning "batch" is one PPO iteration; the module stops after stage.total_steps of them.
-    trainer = build_trainer(cfg, max_epochs=-1, max_steps=-1)
+    trainer = run.trainer(max_epochs=-1, max_steps=-1)
+    module = PPOModule(
+        bundle.model, bundle.tokenizer, reward_fn, plugins.build("kl_controller", kl_spec, "kl"), estimator,
+        *run.optimizers(), prompts, stage, value_model=value_model, pretrain_texts=pretrain,
+        kl_estimator=kl_estimator, group_size=1 if needs_critic else int(getattr(estimator, "group_size", 1)),
+        seed=cfg.seed, run_dir=str(run.run_dir), device_type=trainer.strategy.root_device.type,
+    )
     # the frozen reference is in eval mode on purpose (item 23), not by mistake
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
     trainer.fit(module, ckpt_path=cfg.ckpt_path)
 
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics = trainer_metrics(trainer)
     scores = module.score_history
     if scores:
         k = max(1, len(scores) // 4)
         metrics |= {"objective/score_first": scores[0], "objective/score_last": scores[-1],
                     "objective/score_first_quarter": sum(scores[:k]) / k,
                     "objective/score_last_quarter": sum(scores[-k:]) / k}
-    if trainer.is_global_zero:
-        ModelBundle(module.policy, bundle.tokenizer).save_pretrained(final_dir(run_dir))
+
+    def export(final_dir: Path) -> None:
+        ModelBundle(module.policy, bundle.tokenizer).save_pretrained(final_dir)
         if module.value_model is not None:
-            module.value_model.save_pretrained(run_dir / "final_value", bundle.tokenizer)
-        save_metrics(metrics, run_dir)
-    finish_loggers(trainer)
-    return metrics
+            module.value_model.save_pretrained(run.run_dir / "final_value", bundle.tokenizer)
+
+    return run.finish(trainer, metrics, export)

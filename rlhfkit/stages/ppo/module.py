@@ -1,6 +1,6 @@
 """Step 3, PPO and PPO-ptx (RLHF_DETAILS items 12-24, 34-40), as a LightningModule.
 
-Glue only: the math is in :mod:`rlhfkit.algos` and the rollout in :mod:`rlhfkit.rollout`.
+Glue only: the math is in :mod:`rlhfkit.algos` and the rollout in :mod:`rlhfkit.stages.ppo.rollout`.
 Manual optimization (``automatic_optimization = False``), as Lightning advises for RL: one
 ``training_step`` is one PPO iteration:
 
@@ -21,6 +21,7 @@ trainer's global_step counts optimizer steps of every optimizer and is not used)
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -35,12 +36,14 @@ from rlhfkit.algos import logprobs_from_logits, ppo_policy_loss, ppo_value_loss
 from rlhfkit.algos.global_stats import global_explained_variance, global_masked_mean
 from rlhfkit.algos.lm import masked_lm_loss
 from rlhfkit.algos.ppo_objective import ppo_total_loss
-from rlhfkit.models.scalar_head import ScalarHeadModel
-from rlhfkit.rollout import (Rollout, SamplingConfig, add_advantages, make_rollout, response_logits, response_values,
-                             timed_phase, use_fast_kernels)
-from rlhfkit.stages.ppo_data import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
-from rlhfkit.training.tracking import log_table
 from rlhfkit.errors import ConfigError
+from rlhfkit.models.fast_kernels import apply_fast_kernels
+from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
+from rlhfkit.models.scalar_head import ScalarHeadModel
+from rlhfkit.stages.ppo.config import PPOConfig
+from rlhfkit.stages.ppo.rollout import Rollout, add_advantages, make_rollout, timed_phase
+from rlhfkit.stages.ppo.streams import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
+from rlhfkit.tracking import log_table
 
 RANK_SEED_STRIDE = 1000  # item 40: sampling seed = seed + 1000 * global rank
 
@@ -57,35 +60,18 @@ class PPOModule(pl.LightningModule):
         make_optimizer: ``(params, lr) -> Optimizer``.
         make_scheduler: ``(optimizer, total_steps) -> LRScheduler`` (stepped once per iteration) or None.
         prompts: the PPO prompts (item 5).
-        value_model: the critic (a ``ScalarHeadModel``), None for critic-free estimators.
-        shared_value_head: ``value_model`` is a head on the policy's own body (LHP, item 24);
-            one optimizer then trains both.
-        pretrain_texts: PPO-ptx's pretraining data (needed when ``ptx_coef > 0``).
-        total_steps: PPO iterations to run.
-        rollout_batch_size: prompts per rank per iteration (IG: 512 episodes, item 14).
+        config: every setting of the stage (:class:`rlhfkit.stages.ppo.config.PPOConfig`).
+        value_model: the critic (a ``ScalarHeadModel``), None for critic-free estimators; with
+            ``config.shared_value_head`` it is a head on the policy's own body (LHP, item 24) and one
+            optimizer trains both.
+        pretrain_texts: PPO-ptx's pretraining data (needed when ``config.ptx_coef > 0``).
+        kl_estimator: per-token KL estimator of the shaping ("k1", item 15; the ``kl.estimator`` key).
         group_size: samples per prompt (critic-free estimators; 1 otherwise).
-        minibatch_size: episodes per optimizer step (IG: 64, item 14); must divide the episodes per rank.
-        ppo_epochs: passes over each rollout (LHP 4, IG 1; items 14, 17).
-        clip_range: policy ratio clip (0.2, items 14, 17, 20).
-        value_clip_range: value clip (0.2, item 17).
-        vf_coef: value-loss weight (0.1, item 17).
-        kl_estimator: per-token KL estimator for the shaping ("k1", item 15).
-        temperature, top_k, top_p, max_new_tokens: sampling (items 14, 22, 34).
-        max_prompt_length: prompts keep their last this many tokens.
-        missing_eos_penalty, missing_eos_mode: item 21 (None = no penalty).
-        whiten_rewards: scale-only reward whitening (items 17, 19).
-        whiten_advantages: advantages to mean 0 / var 1 over the global batch (item 19).
-        ptx_coef: gamma of IG eq. 2 (0 = PPO, 27.8 = IG's PPO-ptx; items 12, 13).
-        ptx_batch_size: pretraining texts per minibatch (IG: 8x the RL episodes, item 13).
-        ptx_max_length: tokens per pretraining text.
-        grad_clip: max gradient norm per optimizer (None = off).
-        policy_lr, value_lr: peak learning rates (IG value 9e-6, item 14).
         seed: base seed; rank r samples with seed + 1000 * r (item 40).
-        sample_table_every: log a table of samples every this many iterations (0 = never).
-        n_sample_rows: rows in that table.
-        checkpoint_every: save a full checkpoint every this many iterations (0 = never).
-        checkpoint_dir: where those go.
-        run_dir: where tables and ``ppo_history.jsonl`` (one line of metrics per iteration) go.
+        run_dir: where tables, ``ppo_history.jsonl`` (one line of metrics per iteration) and
+            ``checkpoints/`` go (None: nowhere).
+        device_type: where the trainer will run the models ("cpu", "cuda"...; None: where their weights
+            are now), for the ``auto`` speed-up switches (``config.fast_kernels``).
     """
 
     def __init__(
@@ -98,54 +84,34 @@ class PPOModule(pl.LightningModule):
         make_optimizer: Callable[[Iterable, float], torch.optim.Optimizer],
         make_scheduler: Callable[[torch.optim.Optimizer, int], Any] | None,
         prompts: list[str],
+        config: PPOConfig,
         value_model: ScalarHeadModel | None = None,
-        shared_value_head: bool = False,
         pretrain_texts: list[str] | None = None,
-        total_steps: int = 100,
-        rollout_batch_size: int = 16,
-        group_size: int = 1,
-        minibatch_size: int = 8,
-        ppo_epochs: int = 4,
-        clip_range: float = 0.2,
-        value_clip_range: float = 0.2,
-        vf_coef: float = 0.1,
         kl_estimator: str = "k1",
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        max_new_tokens: int = 24,
-        max_prompt_length: int = 64,
-        missing_eos_penalty: float | None = None,
-        missing_eos_mode: str = "replace",
-        whiten_rewards: bool = False,
-        whiten_advantages: bool = True,
-        ptx_coef: float = 0.0,
-        ptx_batch_size: int = 8,
-        ptx_max_length: int = 128,
-        grad_clip: float | None = 1.0,
-        policy_lr: float = 1e-5,
-        value_lr: float = 9e-6,
+        group_size: int = 1,
         seed: int = 0,
-        sample_table_every: int = 10,
-        n_sample_rows: int = 4,
-        checkpoint_every: int = 0,
-        checkpoint_dir: str | None = None,
         run_dir: str | None = None,
+        device_type: str | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["policy", "tokenizer", "reward_fn", "kl_controller", "advantage_estimator",
-                                          "make_optimizer", "make_scheduler", "prompts", "value_model", "pretrain_texts"])
+        self.save_hyperparameters(dataclasses.asdict(config) | {"kl_estimator": kl_estimator, "group_size": group_size,
+                                                                "seed": seed})  # plain values (weights_only loads)
         self.automatic_optimization = False
-        episodes = rollout_batch_size * group_size
-        if minibatch_size < 1 or episodes % minibatch_size:
-            raise ConfigError(f"stage.minibatch_size={minibatch_size} must divide the episodes per rank and iteration "
-                             f"(rollout_batch_size * group_size = {episodes})")
-        if ptx_coef > 0 and not pretrain_texts:
+        self.config = config
+        self.kl_estimator, self.group_size, self.seed = kl_estimator, group_size, seed
+        self.run_dir = Path(run_dir) if run_dir else None
+        episodes = config.rollout_batch_size * group_size
+        if config.minibatch_size < 1 or episodes % config.minibatch_size:
+            raise ConfigError(f"stage.minibatch_size={config.minibatch_size} must divide the episodes per rank and "
+                              f"iteration (rollout_batch_size * group_size = {episodes})")
+        if config.ptx_coef > 0 and not pretrain_texts:
             raise ConfigError("stage.ptx_coef > 0 (PPO-ptx) needs pretraining data: set data.pretrain.train")
         if getattr(advantage_estimator, "needs_critic", True) and value_model is None:
             raise ValueError("this advantage estimator needs a value model")
-        # same functions, faster kernels (fused GELU, oneDNN fp32 GEMMs on CPU); before the reference copy
-        use_fast_kernels(policy, value_model, getattr(reward_fn, "model", None))
+        self.shared_value_head = bool(config.shared_value_head and value_model is not None)
+        # same functions, faster kernels where they were measured to help; before the reference copy
+        self.kernels = apply_fast_kernels(config.fast_kernels, policy, value_model, getattr(reward_fn, "model", None),
+                                          device_type=device_type)
         self.policy = policy
         self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen SFT reference (item 12)
         self.value_model = value_model
@@ -154,9 +120,9 @@ class PPOModule(pl.LightningModule):
         self.kl_controller = kl_controller
         self.advantage_estimator = advantage_estimator
         self.make_optimizer, self.make_scheduler = make_optimizer, make_scheduler
-        self.sampling = SamplingConfig(max_new_tokens, temperature, top_k, top_p)
-        self.prompt_stream = BatchStream(prompts, rollout_batch_size, seed)
-        self.ptx_stream = BatchStream(pretrain_texts, ptx_batch_size, seed) if ptx_coef > 0 else None
+        self.sampling = SamplingConfig(config.max_new_tokens, config.temperature, config.top_k, config.top_p)
+        self.prompt_stream = BatchStream(prompts, config.rollout_batch_size, seed)
+        self.ptx_stream = BatchStream(pretrain_texts, config.ptx_batch_size, seed) if config.ptx_coef > 0 else None
         self.iteration = 0  # finished PPO iterations = the prompt stream's position
         self.ptx_position = 0  # pretraining batches consumed (per rank)
         self.score_history: list[float] = []  # mean score of each iteration (first vs last in metrics.json)
@@ -178,48 +144,49 @@ class PPOModule(pl.LightningModule):
         return self.prompt_stream
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
+        c = self.config
         policy_params = list(self.policy.parameters())
-        if self.value_model is not None and hp.shared_value_head:
+        if self.shared_value_head:
             policy_params += list(self.value_model.head.parameters())  # one optimizer over body and both heads
-        optimizers = [self.make_optimizer(policy_params, hp.policy_lr)]
-        if self.value_model is not None and not hp.shared_value_head:
-            optimizers.append(self.make_optimizer(self.value_model.parameters(), hp.value_lr))
+        optimizers = [self.make_optimizer(policy_params, c.lr)]
+        if self.value_model is not None and not self.shared_value_head:
+            optimizers.append(self.make_optimizer(self.value_model.parameters(), c.value_lr))
         if self.make_scheduler is None:
             return optimizers
-        return optimizers, [self.make_scheduler(opt, hp.total_steps) for opt in optimizers]
+        return optimizers, [self.make_scheduler(opt, c.total_steps) for opt in optimizers]
 
     @property
     def generator(self) -> torch.Generator:
         """The sampling/shuffling random stream of this rank, on the model's device (item 40)."""
         if self._generator is None or self._generator.device != self.device:
             self._generator = torch.Generator(device=self.device)
-            self._generator.manual_seed(self.hparams.seed + RANK_SEED_STRIDE * self.global_rank)
+            self._generator.manual_seed(self.seed + RANK_SEED_STRIDE * self.global_rank)
             if self._pending_sampler_state is not None:
                 self._generator.set_state(self._pending_sampler_state)
                 self._pending_sampler_state = None
         return self._generator
 
     def on_train_start(self) -> None:
-        if self.iteration >= self.hparams.total_steps:
+        if self.iteration >= self.config.total_steps:
             self.trainer.should_stop = True  # resumed at or past total_steps: nothing to do
 
     # ------------------------------------------------------------------ one PPO iteration
 
     def training_step(self, batch: list[str], batch_idx: int) -> None:
-        hp = self.hparams
+        c = self.config
         start = time.perf_counter()
         for model in (self.policy, self.ref_policy, self.value_model):
             if model is not None:
                 model.eval()  # item 23: no dropout, in sampling and in the updates
-        prompts = [p for p in batch for _ in range(hp.group_size)]  # G consecutive samples per prompt
+        prompts = [p for p in batch for _ in range(self.group_size)]  # G consecutive samples per prompt
         kl_coef = float(self.kl_controller.value)
         rollout = make_rollout(prompts, self.policy, self.ref_policy, self.value_model, self.reward_fn, self.tokenizer,
-                               self.sampling, hp.max_prompt_length, self.generator, hp.missing_eos_penalty, hp.missing_eos_mode,
-                               timer=self.timer)
+                               self.sampling, c.max_prompt_length, self.generator, c.missing_eos_penalty, c.missing_eos_mode,
+                               timer=self.timer, lm_head_last_only=self.kernels["lm_head_last_only"],
+                               preallocated_kv_cache=self.kernels["preallocated_kv_cache"])
         with timed_phase(self.timer, "advantages"):
-            rollout = add_advantages(rollout, kl_coef, self.advantage_estimator, hp.kl_estimator, hp.whiten_rewards,
-                                     hp.whiten_advantages, all_reduce_sum)
+            rollout = add_advantages(rollout, kl_coef, self.advantage_estimator, self.kl_estimator, c.whiten_rewards,
+                                     c.whiten_advantages, all_reduce_sum)
         with timed_phase(self.timer, "ppo_epochs"):
             update = self._ppo_epochs(rollout)
         metrics = self._rollout_metrics(rollout, kl_coef) | update
@@ -242,7 +209,7 @@ class PPOModule(pl.LightningModule):
                       batch_size=rollout.batch_size)
         self._write_history(metrics)
         self._log_samples(rollout)
-        if self.iteration >= hp.total_steps:
+        if self.iteration >= c.total_steps:
             self.trainer.should_stop = True
 
     def _optimizers(self) -> list:
@@ -257,12 +224,12 @@ class PPOModule(pl.LightningModule):
 
     def _ppo_epochs(self, rollout: Rollout) -> dict[str, float]:
         """``ppo_epochs`` shuffled passes of minibatches; returns the per-minibatch means over all ranks."""
-        hp = self.hparams
+        c = self.config
         per_minibatch: list[dict[str, torch.Tensor]] = []
-        for _ in range(hp.ppo_epochs):
+        for _ in range(c.ppo_epochs):
             order = torch.randperm(rollout.batch_size, generator=self.generator, device=self.device)  # (B,)
-            for first in range(0, rollout.batch_size, hp.minibatch_size):
-                per_minibatch.append(self._minibatch_step(rollout.select(order[first:first + hp.minibatch_size])))
+            for first in range(0, rollout.batch_size, c.minibatch_size):
+                per_minibatch.append(self._minibatch_step(rollout.select(order[first:first + c.minibatch_size])))
         names = list(per_minibatch[0])
         local = torch.stack([torch.stack([s[k] for s in per_minibatch]).mean() for k in names])  # (n_stats,)
         world = all_reduce_sum(local) / self.trainer.world_size  # equal minibatch counts on every rank
@@ -270,35 +237,35 @@ class PPOModule(pl.LightningModule):
 
     def _minibatch_step(self, mb: Rollout) -> dict[str, torch.Tensor]:
         """One optimizer step of every optimizer on one minibatch (items 13, 20)."""
-        hp = self.hparams
+        c = self.config
         input_ids, attention_mask, p = mb.input_ids, mb.attention_mask, mb.prompt_length
-        logits = response_logits(self.policy, input_ids, attention_mask, p)  # (b, R, V)
-        logprobs = logprobs_from_logits(logits, mb.response_ids, hp.temperature)  # (b, R) item 22
-        pg_loss, pg_stats = ppo_policy_loss(logprobs, mb.logprobs, mb.advantages, mb.response_mask, hp.clip_range)
+        logits = response_logits(self.policy, input_ids, attention_mask, p, self.kernels["lm_head_last_only"])  # (b, R, V)
+        logprobs = logprobs_from_logits(logits, mb.response_ids, c.temperature)  # (b, R) item 22
+        pg_loss, pg_stats = ppo_policy_loss(logprobs, mb.logprobs, mb.advantages, mb.response_mask, c.clip_range)
         stats = {"ppo/policy/loss": pg_loss.detach(), "ppo/policy/clipfrac": pg_stats["clip_fraction"],
                  "ppo/policy/approxkl": pg_stats["approx_kl"]}
         vf_loss = None
         if self.value_model is not None and mb.returns is not None:
             vpred = response_values(self.value_model, input_ids, attention_mask, p)  # (b, R)
-            vf_loss, vf_stats = ppo_value_loss(vpred, mb.values, mb.returns, mb.response_mask, hp.value_clip_range)
+            vf_loss, vf_stats = ppo_value_loss(vpred, mb.values, mb.returns, mb.response_mask, c.value_clip_range)
             stats |= {"ppo/val/loss": vf_loss.detach(), "ppo/val/clipfrac": vf_stats["clip_fraction"]}
         ptx_loss = None
         if self.ptx_stream is not None:
             texts = self.ptx_stream.batch(self.ptx_position)
             self.ptx_position += 1
-            ids, mask = encode_texts(self.tokenizer, texts, hp.ptx_max_length, self.device)  # (n, L)
+            ids, mask = encode_texts(self.tokenizer, texts, c.ptx_max_length, self.device)  # (n, L)
             ptx_logits = self.policy(input_ids=ids, attention_mask=mask).logits  # (n, L, V) right-padded
             ptx_loss, _ = masked_lm_loss(ptx_logits, ids, mask)  # () item 12: -log pi(x) per token
             stats["ppo/ptx_loss"] = ptx_loss.detach()
-        loss = ppo_total_loss(pg_loss, vf_loss, hp.vf_coef, ptx_loss, hp.ptx_coef)  # items 12, 13, 20
+        loss = ppo_total_loss(pg_loss, vf_loss, c.vf_coef, ptx_loss, c.ptx_coef)  # items 12, 13, 20
         stats["ppo/loss/total"] = loss.detach()
         optimizers = self._optimizers()
         for opt in optimizers:
             opt.zero_grad()
         self.manual_backward(loss)  # item 13: PPO and pretraining gradients accumulate in one backward
         for opt in optimizers:
-            if hp.grad_clip:
-                self.clip_gradients(opt, gradient_clip_val=hp.grad_clip, gradient_clip_algorithm="norm")
+            if c.grad_clip:
+                self.clip_gradients(opt, gradient_clip_val=c.grad_clip, gradient_clip_algorithm="norm")
             opt.step()
         return stats
 
@@ -332,24 +299,24 @@ class PPOModule(pl.LightningModule):
         return metrics
 
     def _write_history(self, metrics: dict[str, float]) -> None:
-        if self.trainer.is_global_zero and self.hparams.run_dir:
-            with (Path(self.hparams.run_dir) / "ppo_history.jsonl").open("a") as f:
+        if self.trainer.is_global_zero and self.run_dir is not None:
+            with (self.run_dir / "ppo_history.jsonl").open("a") as f:
                 f.write(json.dumps(metrics) + "\n")
 
     def _log_samples(self, r: Rollout) -> None:
-        every = self.hparams.sample_table_every
+        every = self.config.sample_table_every
         if not every or (self.iteration - 1) % every or not self.trainer.is_global_zero:
             return
-        n = min(self.hparams.n_sample_rows, r.batch_size)
+        n = min(self.config.n_sample_rows, r.batch_size)
         rows = [[self.iteration, r.prompts[i], r.responses[i], float(r.scores[i]), float(r.sequence_kl[i])] for i in range(n)]
-        log_table(self.logger, "samples", ["iteration", "prompt", "response", "score", "kl"], rows, self.hparams.run_dir)
+        log_table(self.logger, "samples", ["iteration", "prompt", "response", "score", "kl"], rows, str(self.run_dir) if self.run_dir else None)
 
     # ------------------------------------------------------------------ checkpoints
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        every, ckpt_dir = self.hparams.checkpoint_every, self.hparams.checkpoint_dir
-        if every and ckpt_dir and self.iteration % every == 0:
-            self.trainer.save_checkpoint(Path(ckpt_dir) / f"iter{self.iteration:06d}.ckpt")  # all ranks call it
+        every = self.config.checkpoint_every
+        if every and self.run_dir is not None and self.iteration % every == 0:
+            self.trainer.save_checkpoint(self.run_dir / "checkpoints" / f"iter{self.iteration:06d}.ckpt")  # all ranks call it
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Policy, value, optimizers and schedulers are Lightning's; add what PPO needs to resume."""

@@ -3,7 +3,7 @@
 What happens to a batch of prompts (RLHF_DETAILS items 15, 19, 21-23, 34, 35, 38):
 
 1. Prompts are tokenized and LEFT-padded with a pad token distinct from EOS (item 35).
-2. :func:`sample_responses` draws up to ``max_new_tokens`` tokens from the policy with a KV cache,
+2. :func:`rlhfkit.models.generation.sample_responses` draws up to ``max_new_tokens`` tokens from the policy with a KV cache,
    dividing the logits by the temperature and, by default, filtering nothing (top_k 0,
    top_p 1.0, no minimum length: item 34); position ids come from the attention mask (item 35).
 3. Each response ends at its first EOS (item 21): the mask covers the tokens up to and
@@ -22,8 +22,6 @@ The models must share one tokenizer (item 38) and are put in eval mode: no dropo
 from __future__ import annotations
 
 import dataclasses
-import functools
-import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -33,28 +31,10 @@ from torch import nn
 
 from rlhfkit.algos import apply_missing_eos_penalty, entropy_from_logits, logprobs_from_logits, shape_rewards
 from rlhfkit.algos.global_stats import AllReduce, global_whiten
-from rlhfkit.algos.sampling import sample_tokens, truncate_at_eos
+from rlhfkit.algos.sampling import truncate_at_eos
 from rlhfkit.models.encoding import encode_prompts
-from rlhfkit.models.fast_kernels import _onednn_linear, _preallocated_cache, use_fast_kernels  # noqa: F401 (re-exported)
-from rlhfkit.models.scalar_head import positions_from_mask
+from rlhfkit.models.generation import SamplingConfig, response_logits, response_values, sample_responses
 from rlhfkit.rewards.base import check_scores
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    """How responses are drawn (items 14, 22, 34).
-
-    Args:
-        max_new_tokens: R_max, the most tokens a response may have (EOS included).
-        temperature: the logits are divided by it when sampling AND when scoring (item 22).
-        top_k: 0 = off (item 34).
-        top_p: 1.0 = off (item 34).
-    """
-
-    max_new_tokens: int
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
 
 
 @dataclass
@@ -147,90 +127,6 @@ def timed_phase(timer, name: str) -> AbstractContextManager:
     return nullcontext() if timer is None else timer.phase(name)
 
 
-# --------------------------------------------------------------------------- model passes
-
-
-def _cache_names(model: nn.Module) -> tuple[str, str]:
-    """(forward kwarg, output key) of the KV cache: ``cache`` in transformers >= 5, else ``past_key_values``."""
-    if "cache" in inspect.signature(model.forward).parameters:
-        return "cache", "cache"
-    return "past_key_values", "past_key_values"
-
-
-@functools.lru_cache(maxsize=None)
-def _takes_logits_to_keep(model_class: type) -> bool:
-    """Whether the model's forward can compute the LM head on the last positions only (``logits_to_keep``)."""
-    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
-
-
-def _keep_last(model: nn.Module, n: int) -> dict:
-    """Forward kwargs asking for the logits of the last ``n`` positions only, where the model supports it:
-    the LM head is not applied where no logit is used (same logits where it is)."""
-    return {"logits_to_keep": n} if _takes_logits_to_keep(type(model)) else {}
-
-
-@torch.no_grad()
-def sample_responses(
-    policy: nn.Module,
-    prompt_ids: torch.Tensor,
-    prompt_mask: torch.Tensor,
-    sampling: SamplingConfig,
-    eos_id: int,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Autoregressive sampling with a KV cache from left-padded prompts (items 22, 34, 35).
-
-    Args:
-        policy: a causal LM (``transformers``), in eval mode.
-        prompt_ids: (B, P) left-padded prompt tokens.
-        prompt_mask: (B, P) 1 on real tokens.
-        sampling: temperature / top_k / top_p / max_new_tokens.
-        eos_id: stop once every row has produced this token.
-        generator: the sampling random stream (per-rank seed, item 40).
-
-    Returns:
-        (B, R) raw sampled tokens, R <= max_new_tokens (shorter when all rows ended early);
-        tokens after a row's EOS are whatever was sampled: see :func:`truncate_at_eos`.
-    """
-    if sampling.max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {sampling.max_new_tokens}")
-    cache_kwarg, cache_key = _cache_names(policy)
-    mask = prompt_mask.long()  # (B, P)
-    cache = _preallocated_cache(prompt_ids.shape[1] + sampling.max_new_tokens)
-    out = policy(input_ids=prompt_ids, attention_mask=mask, position_ids=positions_from_mask(mask), use_cache=True,
-                 **_keep_last(policy, 1), **({cache_kwarg: cache} if cache is not None else {}))
-    next_position = mask.sum(dim=1, keepdim=True)  # (B, 1) position id of the first new token (item 35)
-    tokens, done = [], torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
-    for step in range(sampling.max_new_tokens):
-        token = sample_tokens(out.logits[:, -1], sampling.temperature, sampling.top_k, sampling.top_p, generator)  # (B,)
-        tokens.append(token)
-        done |= token == eos_id
-        if step == sampling.max_new_tokens - 1 or bool(done.all()):
-            break  # no forward pass for a token nothing will be sampled after
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # (B, P + t + 1)
-        out = policy(input_ids=token[:, None], attention_mask=mask, position_ids=next_position,
-                     use_cache=True, **{cache_kwarg: out[cache_key]})
-        next_position = next_position + 1
-    return torch.stack(tokens, dim=1)  # (B, R)
-
-
-def response_logits(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
-    """(B, P + R) -> (B, R, V): the logits that predict each response token (position ids from the mask, item 35).
-
-    Only the last R + 1 positions go through the LM head where the model allows it (the others'
-    logits are never used)."""
-    n_response = input_ids.shape[1] - prompt_length
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions_from_mask(attention_mask),
-                   **_keep_last(model, n_response + 1)).logits  # (B, P + R or R + 1, V)
-    return logits[:, logits.shape[1] - n_response - 1:-1]  # (B, R, V): logits[:, t] predicts input_ids[:, P + t]
-
-
-def response_values(value_model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
-    """(B, P + R) -> (B, R): V of the state before each response token (a ``ScalarHeadModel``)."""
-    values = value_model(input_ids, attention_mask)  # (B, P + R), fp32 head (item 39)
-    return values[:, prompt_length - 1:-1]  # (B, R)
-
-
 # --------------------------------------------------------------------------- the rollout
 
 
@@ -251,6 +147,8 @@ def make_rollout(
     missing_eos_penalty: float | None = None,
     missing_eos_mode: str = "replace",
     timer=None,
+    lm_head_last_only: bool | None = None,
+    preallocated_kv_cache: bool | None = None,
 ) -> Rollout:
     """Sample one response per prompt and score it (steps 1-5 of the module docstring).
 
@@ -267,6 +165,8 @@ def make_rollout(
         missing_eos_mode: "replace" (LHP: score := penalty) or "subtract" (TRL: score -= penalty).
         timer: optional phase timer (``generate``, ``policy_forward``, ``ref_forward``,
             ``value_forward``, ``reward``); None costs nothing.
+        lm_head_last_only, preallocated_kv_cache: speed-up switches of the sampler and the scoring
+            passes (:mod:`rlhfkit.models.fast_kernels`); None decides by the policy.
 
     Returns:
         A :class:`Rollout` without advantages (see :func:`add_advantages`).
@@ -281,19 +181,20 @@ def make_rollout(
     prompt_ids, prompt_mask, _ = encode_prompts(tokenizer, prompts, max_prompt_length)  # (B, P) left-padded
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
     with timed_phase(timer, "generate"):
-        raw = sample_responses(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id, generator)  # (B, R)
+        raw = sample_responses(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id, generator,
+                               preallocated_kv_cache, lm_head_last_only)  # (B, R)
         response_ids, response_mask, has_eos = truncate_at_eos(raw, tokenizer.eos_token_id, tokenizer.pad_token_id)  # item 21
 
     input_ids = torch.cat([prompt_ids, response_ids], dim=1)  # (B, P + R)
     attention_mask = torch.cat([prompt_mask, response_mask], dim=1)  # (B, P + R)
     p = prompt_ids.shape[1]
     with timed_phase(timer, "policy_forward"):
-        logits = response_logits(policy, input_ids, attention_mask, p)  # (B, R, V)
+        logits = response_logits(policy, input_ids, attention_mask, p, lm_head_last_only)  # (B, R, V)
         logprobs = logprobs_from_logits(logits, response_ids, sampling.temperature)  # (B, R) item 22
         entropy = entropy_from_logits(logits, sampling.temperature)  # (B, R)
         del logits
     with timed_phase(timer, "ref_forward"):
-        ref_logits = response_logits(ref_policy, input_ids, attention_mask, p)  # (B, R, V)
+        ref_logits = response_logits(ref_policy, input_ids, attention_mask, p, lm_head_last_only)  # (B, R, V)
         ref_logprobs = logprobs_from_logits(ref_logits, response_ids, sampling.temperature)  # (B, R) item 22
         del ref_logits
     with timed_phase(timer, "value_forward"):

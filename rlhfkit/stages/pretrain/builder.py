@@ -8,119 +8,54 @@ every token after the first, and the EOS that ends the document (RLHF_DETAILS it
 
 from __future__ import annotations
 
-import math
-import random
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Sampler
 
-from rlhfkit.data import SFTExample
 from rlhfkit.plugins import PluginManager
-from rlhfkit.stages.sft import SFTModule
-from rlhfkit.stages.sft_run import optimizer_factories
-from rlhfkit.training.collate import SFTCollator, count_too_long, make_loader
-from rlhfkit.training.common import build_trainer, final_dir, finish_loggers, load_split
-from rlhfkit.training.resolve import as_spec, check_names, select
-from rlhfkit.training.run_dir import save_metrics, save_resolved_config, save_versions
+from rlhfkit.stages.lifecycle import StageRun, make_loader, trainer_metrics
+from rlhfkit.stages.pretrain.batching import as_lm_examples, text_train_valid, train_loader
+from rlhfkit.stages.pretrain.config import PretrainConfig
+from rlhfkit.stages.sft.batching import SFTCollator, count_too_long
+from rlhfkit.stages.sft.config import SFTConfig
+from rlhfkit.stages.sft.module import SFTModule
+from rlhfkit.stages.typed_config import from_node
 
 
-class LengthBuckets(Sampler):
-    """Batches of similar length (less padding, the same examples each epoch): each epoch the
-    indices are shuffled (seed + epoch), cut into chunks of ``chunk_batches`` batches, sorted by
-    length inside a chunk, batched, and the batches shuffled."""
-
-    def __init__(self, lengths: list[int], batch_size: int, seed: int = 0, chunk_batches: int = 50) -> None:
-        self.lengths, self.batch_size, self.seed, self.chunk = lengths, batch_size, seed, chunk_batches * batch_size
-        self.epoch = 0
-
-    def __iter__(self):
-        rng = random.Random(self.seed + self.epoch)
-        self.epoch += 1
-        order = list(range(len(self.lengths)))
-        rng.shuffle(order)
-        batches = []
-        for start in range(0, len(order), self.chunk):
-            chunk = sorted(order[start:start + self.chunk], key=lambda i: self.lengths[i])
-            batches += [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        rng.shuffle(batches)
-        return iter(batches)
-
-    def __len__(self) -> int:
-        return sum(math.ceil(min(self.chunk, len(self.lengths) - s) / self.batch_size)
-                   for s in range(0, len(self.lengths), self.chunk))
-
-
-def as_lm_examples(texts: list) -> list[SFTExample]:
-    """TextExamples -> SFTExamples with an empty prompt (the whole text is trained on)."""
-    return [SFTExample("", t.text, t.origin) for t in texts]
-
-
-def text_train_valid(cfg: DictConfig, plugins: PluginManager, valid_fraction: float, seed: int) -> tuple[list, list]:
-    train = load_split(cfg, plugins, "data.pretrain.train", "text")
-    if select(cfg, "data.pretrain.valid") is not None:
-        return train, load_split(cfg, plugins, "data.pretrain.valid", "text")
-    if not 0 < valid_fraction < 1:
-        raise ValueError(f"stage.valid_fraction must be in (0, 1) when data.pretrain.valid is null, got {valid_fraction}")
-    order = list(range(len(train)))
-    random.Random(seed).shuffle(order)
-    n_valid = max(1, round(valid_fraction * len(train)))
-    if n_valid >= len(train):
-        raise ValueError(f"data.pretrain.train: {len(train)} texts are too few to hold out {valid_fraction:.0%}")
-    held = set(order[:n_valid])
-    return [t for i, t in enumerate(train) if i not in held], [t for i, t in enumerate(train) if i in held]
-
-
-def train_loader(train: list[SFTExample], collate, stage: DictConfig, seed: int) -> DataLoader:
-    if not stage.get("bucket_by_length", False):
-        return make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers)
-    lengths = [len(e.completion.split()) for e in train]  # words: a proxy of tokens for ordering only
-    return DataLoader(train, batch_sampler=LengthBuckets(lengths, stage.batch_size, seed), collate_fn=collate,
-                      num_workers=stage.num_workers, persistent_workers=stage.num_workers > 0)
+def as_sft_config(stage: PretrainConfig) -> SFTConfig:
+    """Pretraining is SFT with an empty prompt: the SFT module's settings from the pretrain stage's."""
+    return SFTConfig(lr=stage.lr, lr_scheduler=stage.lr_scheduler, mask_prompt=True, max_length=stage.max_length,
+                     batch_size=stage.batch_size, max_epochs=stage.max_epochs, max_steps=stage.max_steps,
+                     sample_every_n_epochs=stage.sample_every_n_epochs, n_samples=stage.n_samples,
+                     max_new_tokens=stage.max_new_tokens)
 
 
 def run_pretrain(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, Any]:
-    used = check_names(cfg, plugins, [
+    run = StageRun.start(cfg, plugins, run_dir, [
         ("model", "model"), ("dataset", "data.pretrain.train"), ("dataset", "data.pretrain.valid"),
-        ("optimizer", "optim"), ("lr_scheduler", "optim.scheduler"),
+        ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"),
     ])
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_resolved_config(cfg, run_dir)
-    save_versions(used, run_dir)
-    pl.seed_everything(cfg.seed, workers=True)
-    stage = cfg.stage
-
-    bundle = plugins.build("model", as_spec(cfg, "model"), "model")
+    stage = from_node(PretrainConfig, cfg.stage)
+    bundle = run.build("model", "model")
     texts_train, texts_valid = text_train_valid(cfg, plugins, stage.valid_fraction, cfg.seed)
     if stage.valid_limit is not None:
         texts_valid = texts_valid[: int(stage.valid_limit)]
     train, valid = as_lm_examples(texts_train), as_lm_examples(texts_valid)
     count_too_long(bundle.tokenizer, train, stage.max_length, "data.pretrain.train")
     collate = SFTCollator(bundle.tokenizer, stage.max_length)
-    make_optimizer, make_scheduler = optimizer_factories(cfg, plugins)
     # samples: the model continues the first words of validation documents
     starts = [" ".join(e.completion.split()[: stage.sample_prefix_words]) for e in valid[: stage.n_samples]]
-    module = SFTModule(
-        bundle.model, bundle.tokenizer, make_optimizer, make_scheduler, mask_prompt=True,
-        sample_prompts=[s for s in starts if s], max_new_tokens=stage.max_new_tokens,
-        sample_every_n_epochs=stage.sample_every_n_epochs, samples_dir=str(run_dir),
-    )
-    trainer = build_trainer(cfg, max_epochs=stage.max_epochs, max_steps=stage.max_steps,
-                            limit_train_batches=stage.limit_train_batches)
+    module = SFTModule(bundle.model, bundle.tokenizer, as_sft_config(stage), *run.optimizers(),
+                       sample_prompts=[s for s in starts if s], samples_dir=str(run.run_dir))
+    trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps,
+                          limit_train_batches=stage.limit_train_batches)
     trainer.fit(
         module,
         train_dataloaders=train_loader(train, collate, stage, cfg.seed),
         val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
         ckpt_path=cfg.ckpt_path,
     )
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    metrics["data/pretrain/train_texts"] = float(len(train))
-    metrics["data/pretrain/valid_texts"] = float(len(valid))
-    if trainer.is_global_zero:
-        bundle.save_pretrained(final_dir(run_dir))
-        save_metrics(metrics, run_dir)
-    finish_loggers(trainer)
-    return metrics
+    metrics = trainer_metrics(trainer) | {"data/pretrain/train_texts": float(len(train)),
+                                          "data/pretrain/valid_texts": float(len(valid))}
+    return run.finish(trainer, metrics, bundle.save_pretrained)

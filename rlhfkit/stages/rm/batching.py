@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from rlhfkit.evaluate.rm_metrics import group_of
+from rlhfkit.data.examples import group_of
 from rlhfkit.models.encoding import encode_pairs
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class ExampleRefs:
 
 
 class RankingCollator:
-    """Collate rankings into the tensors :class:`rlhfkit.stages.reward_model.RewardModelModule` takes.
+    """Collate rankings into the tensors :class:`rlhfkit.stages.rm.module.RewardModelModule` takes.
 
     Args:
         tokenizer: the RM's tokenizer (pad distinct from EOS, item 35).

@@ -21,6 +21,7 @@ import torch
 from torchmetrics import Metric
 
 from rlhfkit.algos import pair_mask
+from rlhfkit.data.examples import group_of
 
 
 def pair_counts_per_example(scores: torch.Tensor, ranks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,12 +86,6 @@ def accuracy_table(names: Sequence[str], correct: Sequence[int], total: Sequence
     }
 
 
-def group_of(example: Any, key: str = "group") -> str | None:
-    """The labeler group of a ranking (``labeler_meta[key]``), or None."""
-    value = (getattr(example, "labeler_meta", None) or {}).get(key)
-    return None if value is None else str(value)
-
-
 def tie_counts(examples: Iterable[Any]) -> dict[str, int]:
     """Over rankings: ``pairs`` formed, ``tied_pairs`` dropped (item 7), ``all_tied`` rankings
     (no pair at all) and ``rankings``."""
@@ -142,7 +137,7 @@ def _sign(x: int) -> int:
     return (x > 0) - (x < 0)
 
 
-def labeler_agreement(rankings: Iterable[Any], labelers: Container[str] | None = None) -> Agreement:
+def ranking_agreement(rankings: Iterable[Any], labelers: Container[str] | None = None) -> Agreement:
     """Agreement between labelers who ranked the same prompt.
 
     Rankings are matched by exact prompt text and completions by exact text, so two labelers
@@ -191,12 +186,12 @@ def agreement_report(rankings: Sequence[Any], group: Callable[[Any], str | None]
         g = group(ex)
         if g is not None and ex.labeler_id is not None:
             members[g].add(ex.labeler_id)
-    per_group = {g: labeler_agreement(rankings, ids) for g, ids in sorted(members.items())}
-    return {"all": labeler_agreement(rankings).as_dict(),
+    per_group = {g: ranking_agreement(rankings, ids) for g, ids in sorted(members.items())}
+    return {"all": ranking_agreement(rankings).as_dict(),
             "per_group": {g: a.as_dict() for g, a in per_group.items() if a.total}}
 
 
 __all__ = [
     "Agreement", "PairCounts", "accuracy", "accuracy_table", "agreement_report", "group_of",
-    "labeler_agreement", "pair_counts_per_example", "tie_counts",
+    "ranking_agreement", "pair_counts_per_example", "tie_counts",
 ]

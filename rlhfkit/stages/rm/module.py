@@ -1,14 +1,15 @@
 """Step 2, the reward model (RLHF_DETAILS items 6-10), as a LightningModule.
 
 Glue only: the loss is :func:`rlhfkit.algos.ranking_loss` (IG eq. 1, every pair of a prompt in
-one batch element, item 6), the counts come from :mod:`rlhfkit.evaluate.rm_metrics`, the model
+one batch element, item 6), the counts come from :mod:`rlhfkit.stages.rm.metrics`, the model
 is a :class:`rlhfkit.models.ScalarHeadModel` (reward read at the last real token, item 8; head
-init item 10). A batch is what :class:`rlhfkit.training.ranking_collate.RankingCollator` makes:
+init item 10). A batch is what :class:`rlhfkit.stages.rm.batching.RankingCollator` makes:
 every completion of every prompt in one backbone forward.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,11 +20,13 @@ from torchmetrics import MeanMetric
 from transformers import PreTrainedTokenizerBase
 
 from rlhfkit.algos import pairwise_margin, ranking_accuracy, ranking_loss
-from rlhfkit.evaluate.rm_metrics import PairCounts, accuracy, accuracy_table, group_of, pair_counts_per_example
+from rlhfkit.data.examples import group_of
+from rlhfkit.stages.rm.config import RMConfig
+from rlhfkit.stages.rm.metrics import PairCounts, accuracy, accuracy_table, pair_counts_per_example
 from rlhfkit.models.encoding import encode_pairs
 from rlhfkit.models.scalar_head import ScalarHeadModel
-from rlhfkit.training.optim import lightning_optimizers
-from rlhfkit.training.tracking import log_table
+from rlhfkit.optimizers import lightning_optimizers
+from rlhfkit.tracking import log_table
 
 TABLE_COLUMNS = ["epoch", "prompt", "chosen", "rejected", "score_chosen", "score_rejected", "labeler", "group"]
 
@@ -64,13 +67,14 @@ class RewardModelModule(pl.LightningModule):
     Args:
         model: the reward model (trained in place; ``ScalarHeadModel.from_causal_lm(sft, "reward")``).
         tokenizer: its tokenizer.
-        make_optimizer: ``params -> Optimizer`` (an ``optimizer`` plugin with its config bound).
+        config: the stage's settings (:class:`rlhfkit.stages.rm.config.RMConfig`): ``lr``, ``margin``
+            (m in -log sigmoid(r_w - r_l - m), Llama 2's margin; 0 = IG's loss, item 6),
+            ``group_key`` and ``n_table_pairs`` (best vs worst completion of a prompt, logged as a
+            table each validation epoch) are read here.
+        make_optimizer: ``(params, lr) -> Optimizer`` (the ``optim`` plugin with its options bound).
         make_scheduler: ``(optimizer, total_steps) -> LRScheduler`` or None for a constant LR.
-        margin: m in -log sigmoid(r_w - r_l - m) (Llama 2's margin; 0 = IG's loss, item 6).
         labeler_names: labeler ids of the validation data, in the collator's index order.
         group_names: labeler groups of the validation data, in the collator's index order.
-        n_table_pairs: example pairs (best vs worst completion of a prompt) logged as a table
-            each validation epoch.
         samples_dir: where the table goes as JSONL when W&B is off.
     """
 
@@ -78,24 +82,22 @@ class RewardModelModule(pl.LightningModule):
         self,
         model: ScalarHeadModel,
         tokenizer: PreTrainedTokenizerBase,
-        make_optimizer: Callable[[Any], torch.optim.Optimizer],
+        config: RMConfig,
+        make_optimizer: Callable[..., torch.optim.Optimizer],
         make_scheduler: Callable[[torch.optim.Optimizer, int], Any] | None = None,
-        margin: float = 0.0,
         labeler_names: Sequence[str] = (),
         group_names: Sequence[str] = (),
-        n_table_pairs: int = 16,
         samples_dir: str | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "tokenizer", "make_optimizer", "make_scheduler"])
+        self.save_hyperparameters(dataclasses.asdict(config))  # plain values: checkpoints load with weights_only
+        self.config = config
         self.model = model
         self.tokenizer = tokenizer
         self.make_optimizer = make_optimizer
         self.make_scheduler = make_scheduler
-        self.margin = margin
         self.labeler_names = list(labeler_names)
         self.group_names = list(group_names)
-        self.n_table_pairs = n_table_pairs
         self.samples_dir = samples_dir
         self.val_loss = MeanMetric()
         self.val_margin = MeanMetric()
@@ -112,7 +114,7 @@ class RewardModelModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         scores = self(batch)  # (B, K)
-        loss = ranking_loss(scores, batch["ranks"], self.margin)  # item 6
+        loss = ranking_loss(scores, batch["ranks"], self.config.margin)  # item 6
         correct, total = ranking_accuracy(scores.detach(), batch["ranks"])
         n = batch["ranks"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
@@ -127,7 +129,7 @@ class RewardModelModule(pl.LightningModule):
         n_pairs = int(total.sum())
         if n_pairs == 0:  # a batch of all-tied rankings has nothing to score
             return
-        self.val_loss.update(ranking_loss(scores, ranks, self.margin), weight=int((total > 0).sum()))
+        self.val_loss.update(ranking_loss(scores, ranks, self.config.margin), weight=int((total > 0).sum()))
         self.val_margin.update(pairwise_margin(scores, ranks), weight=n_pairs)
         self.val_pairs.update(correct, total)
         self.val_pairs_by_labeler.update(correct, total, batch["labeler_idx"])
@@ -137,7 +139,7 @@ class RewardModelModule(pl.LightningModule):
 
     def _collect_table_rows(self, examples: Sequence[Any], scores: torch.Tensor) -> None:
         for b, ex in enumerate(examples):
-            if len(self._table_rows) >= self.n_table_pairs:
+            if len(self._table_rows) >= self.config.n_table_pairs:
                 return
             best = min(range(len(ex.ranks)), key=lambda i: ex.ranks[i])
             worst = max(range(len(ex.ranks)), key=lambda i: ex.ranks[i])
@@ -145,7 +147,7 @@ class RewardModelModule(pl.LightningModule):
                 continue
             self._table_rows.append([
                 self.current_epoch, ex.prompt, ex.completions[best], ex.completions[worst],
-                float(scores[b, best]), float(scores[b, worst]), ex.labeler_id, group_of(ex),
+                float(scores[b, best]), float(scores[b, worst]), ex.labeler_id, group_of(ex, self.config.group_key),
             ])
 
     def on_validation_epoch_end(self) -> None:
@@ -175,5 +177,5 @@ class RewardModelModule(pl.LightningModule):
         self._table_rows = []
 
     def configure_optimizers(self) -> Any:
-        return lightning_optimizers(self.model.parameters(), self.make_optimizer, self.make_scheduler,
+        return lightning_optimizers(self.model.parameters(), self.make_optimizer, self.config.lr, self.make_scheduler,
                                     int(self.trainer.estimated_stepping_batches))

@@ -1,11 +1,11 @@
-"""Collators from example dataclasses to padded tensors (the stages' data loaders use these)."""
+"""SFT (and pretraining) batches: (prompt, completion) examples to padded tensors, and a count of
+the pairs that will be cut to ``max_length``."""
 
 from __future__ import annotations
 
 import logging
 
 import torch
-from torch.utils.data import DataLoader
 
 from rlhfkit.models.encoding import encode_pairs
 
@@ -35,8 +35,3 @@ def count_too_long(tokenizer, examples: list, max_length: int, where: str) -> in
         log.warning("%s: %d of %d examples exceed max_length=%d tokens and will be truncated "
                     "(the start of the prompt is cut)", where, too_long, len(examples), max_length)
     return too_long
-
-
-def make_loader(examples: list, collate, batch_size: int, shuffle: bool, num_workers: int = 0, drop_last: bool = False) -> DataLoader:
-    return DataLoader(examples, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
-                      num_workers=num_workers, drop_last=drop_last, persistent_workers=num_workers > 0)

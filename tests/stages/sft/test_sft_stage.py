@@ -63,7 +63,7 @@ def test_sft_run_writes_model_config_versions_and_wandb_metrics(tmp_path, sft_fi
 
 
 def test_sft_learns_the_task(tmp_path, sft_file):
-    result = run_cli("train", "stage=sft", f"data.sft.train.path={sft_file}", "stage.max_epochs=6", "optim.lr=3e-3",
+    result = run_cli("train", "stage=sft", f"data.sft.train.path={sft_file}", "stage.max_epochs=6", "stage.lr=3e-3",
                      *TINY, "logger=csv", f"paths.runs_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     run = single_run_dir(tmp_path)
@@ -101,11 +101,11 @@ def test_mask_prompt_false_trains_on_the_prompt_too(tmp_path, sft_file):
 
 
 def test_sweep_runs_one_job_per_value(tmp_path, sft_file):
-    result = run_cli("train", "-m", "optim.lr=1e-3,3e-3", "stage=sft", f"data.sft.train.path={sft_file}",
+    result = run_cli("train", "-m", "stage.lr=1e-3,3e-3", "stage=sft", f"data.sft.train.path={sft_file}",
                      "stage.max_epochs=1", "stage.limit_train_batches=2", *TINY, "logger=none", f"paths.runs_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = sorted((tmp_path / "train").glob("multirun_*/*/resolved_config.yaml"))
-    assert [yaml.safe_load(p.read_text())["optim"]["lr"] for p in jobs] == [1e-3, 3e-3]
+    assert [yaml.safe_load(p.read_text())["stage"]["lr"] for p in jobs] == [1e-3, 3e-3]
     assert all((p.parent / "final" / "model.safetensors").exists() for p in jobs)
 
 

@@ -1,0 +1,128 @@
+"""A stage's data from the config: the ``dataset`` plugin at each ``data.<group>.<split>`` key, the
+split by user when there is no validation source (RLHF_DETAILS item 5), and the hygiene filters
+of ``data.<group>.filters`` (item 5), each logged with what it changed or dropped:
+
+    data:
+      preference:
+        filters:
+          - {name: scrub_pii}
+          - {name: dedupe, prefix_chars: 200}
+          - {name: cap_per_user, max_per_user: 200}
+
+A filter is ``factory(**options)(examples) -> (examples, report dict)``
+(:func:`rlhfkit.plugins.hookspecs.rlhfkit_data_filters`). Nothing is silent: every filter's
+report, and its own in/out counts, are logged and returned for the experiment tracker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig
+
+from rlhfkit.errors import ConfigError
+from rlhfkit.plugins import PluginManager
+from rlhfkit.plugins.config_specs import as_spec, select
+
+log = logging.getLogger(__name__)
+
+
+def load_split(cfg: DictConfig, plugins: PluginManager, key: str, kind: str) -> list:
+    """Examples from the dataset plugin named at config ``key`` (e.g. ``data.sft.train``)."""
+    spec = as_spec(cfg, key)
+    examples = plugins.build("dataset", spec, key, kind=kind)
+    if not examples:
+        raise ConfigError(f"config key '{key}': the data source produced no examples")
+    log.info("%s: %d %s examples", key, len(examples), kind)
+    return examples
+
+
+def train_valid(cfg: DictConfig, plugins: PluginManager, group: str, kind: str, valid_fraction: float,
+                prepare: Callable[[list, str], list] | None = None) -> tuple[list, list]:
+    """``data.<group>.train`` and ``.valid``; without a valid source, a split by user id (item 5).
+
+    ``prepare(examples, config_key)``, if given, runs on each loaded source before the split (e.g.
+    the hygiene filters of :func:`filter_hook`, so users are capped before splitting).
+    """
+    from rlhfkit.data import split_by_user
+
+    def load(key: str) -> list:
+        examples = load_split(cfg, plugins, key, kind)
+        return prepare(examples, key) if prepare is not None else examples
+
+    train = load(f"data.{group}.train")
+    if select(cfg, f"data.{group}.valid") is not None:
+        return train, load(f"data.{group}.valid")
+    if not 0 < valid_fraction < 1:
+        raise ConfigError(f"stage.valid_fraction must be in (0, 1) when data.{group}.valid is null, got {valid_fraction}")
+    train, valid, report = split_by_user(train, valid_fraction, seed=cfg.seed)
+    log.info("data.%s: split by user: %s", group, report)
+    if not valid or not train:
+        raise ConfigError(f"data.{group}: splitting {len(train) + len(valid)} examples by user left an empty split; "
+                         f"set data.{group}.valid or change stage.valid_fraction")
+    return train, valid
+
+
+def filter_keys(cfg: DictConfig, group: str) -> list[tuple[str, str]]:
+    """``(kind, config key)`` of each filter at ``data.<group>.filters``, for :func:`check_names`."""
+    specs = select(cfg, f"data.{group}.filters")
+    if specs is None:
+        return []
+    if not isinstance(specs, ListConfig):
+        raise ConfigError(f"config key 'data.{group}.filters' must be a list of {{name: ..., ...}} specs, "
+                         f"got {type(specs).__name__}")
+    return [("data_filter", f"data.{group}.filters[{i}]") for i in range(len(specs))]
+
+
+def _prefixed(report: dict[str, Any], prefix: str) -> dict[str, float]:
+    out = {}
+    for key, value in report.items():
+        short = key[len("data/hygiene/"):] if key.startswith("data/hygiene/") else key
+        out[f"{prefix}{short}"] = value
+    return out
+
+
+def apply_filters(examples: list, cfg: DictConfig, plugins: PluginManager, group: str,
+                  where: str = "train") -> tuple[list, dict[str, float]]:
+    """Run the filters of ``data.<group>.filters`` in order on ``examples``.
+
+    Returns the kept examples and a flat report ``{"data/<group>/<where>/hygiene/<i>_<name>/<key>": n}``
+    (each filter's own report plus its ``in``/``out`` counts, so a filter that drops without
+    saying so is still caught).
+    """
+    report: dict[str, float] = {}
+    keys = filter_keys(cfg, group)
+    if not keys:
+        log.info("data.%s (%s): no hygiene filters configured (data.%s.filters is empty)", group, where, group)
+        return examples, report
+    for _, key in keys:
+        spec = as_spec(cfg, key)
+        name = spec.get("name", "?")
+        step: Callable = plugins.build("data_filter", spec, key)
+        n_in = len(examples)
+        result = step(examples)
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+            raise TypeError(f"{key}: data filter '{name}' must return (examples, report dict), got {type(result).__name__}")
+        examples, step_report = list(result[0]), result[1]
+        prefix = f"data/{group}/{where}/hygiene/{key.rsplit('[', 1)[-1].rstrip(']')}_{name}/"
+        entry = _prefixed(step_report, prefix) | {f"{prefix}in": n_in, f"{prefix}out": len(examples)}
+        report |= entry
+        log.info("data.%s (%s) filter %s: %d -> %d examples; report %s", group, where, name, n_in,
+                 len(examples), {k[len(prefix):]: v for k, v in entry.items()})
+        if not examples:
+            raise ValueError(f"{key}: data filter '{name}' left no {where} examples of data.{group}")
+    return examples, report
+
+
+def filter_hook(cfg: DictConfig, plugins: PluginManager, group: str, reports: dict[str, float]) -> Callable[[list, str], list]:
+    """A ``prepare(examples, config_key) -> examples`` for :func:`train_valid`
+    that applies the filters and adds their reports to ``reports``."""
+
+    def prepare(examples: list, key: str) -> list:
+        kept, report = apply_filters(examples, cfg, plugins, group, where=key.rsplit(".", 1)[-1])
+        reports.update(report)
+        return kept
+
+    return prepare

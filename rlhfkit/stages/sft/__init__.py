@@ -1,0 +1,1 @@
+"""`stage=sft`: supervised fine-tuning on demonstrations (module, config, builder, batching)."""
