@@ -10,7 +10,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from rlhfkit.errors import ConfigError
+from rlhfkit.errors import ConfigError, NonFiniteError
 from rlhfkit.plugins import get_plugin_manager
 from rlhfkit.plugins.errors import PluginError
 
@@ -22,7 +22,8 @@ try:
 except ImportError:  # pragma: no cover - the data package always ships with rlhfkit
     DataFormatError = ValueError  # type: ignore[misc,assignment]
 
-USER_ERRORS: tuple[type[BaseException], ...] = (PluginError, ConfigError, DataFormatError, FileNotFoundError)
+USER_ERRORS: tuple[type[BaseException], ...] = (PluginError, ConfigError, DataFormatError, FileNotFoundError,
+                                                NonFiniteError)
 
 
 def run_dir() -> Path:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,13 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig
+from torch import nn
 from torch.utils.data import DataLoader
 
-from rlhfkit.errors import ConfigError
+from rlhfkit.errors import ConfigError, NonFiniteError
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import as_spec, check_names, select
+from rlhfkit.stages.finite_guard import FiniteGuard, first_non_finite, last_good_checkpoint
 from rlhfkit.stages.run_files import save_metrics, save_resolved_config, save_versions
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,19 @@ class StageRun:
         cfg = self.cfg
         loggers = [hydra.utils.instantiate(spec) for spec in (cfg.get("logger") or {}).values() if spec]
         callbacks = [hydra.utils.instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec]
+        callbacks.append(FiniteGuard(str(cfg.stage.name), self.run_dir))  # a diverged run stops, writes nothing non-finite
         return hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **schedule)
 
-    def finish(self, trainer: pl.Trainer, metrics: dict[str, Any], export: Callable[[Path], Any]) -> dict[str, Any]:
+    def finish(self, trainer: pl.Trainer, metrics: dict[str, Any], export: Callable[[Path], Any],
+               models: Iterable[nn.Module] = ()) -> dict[str, Any]:
         """On rank 0: ``export(final_dir)`` and ``metrics.json``; then close the loggers (W&B's offline
-        run directory is complete when the command returns)."""
+        run directory is complete when the command returns). ``models``: checked finite first."""
+        for model in models:
+            name = first_non_finite(model.state_dict().items())
+            if name is not None:
+                raise NonFiniteError(f"stage {self.cfg.stage.name}: weight '{name}' is not finite at the end of "
+                                     f"training; final/ was not written (last good checkpoint: "
+                                     f"{last_good_checkpoint(self.run_dir)})")
         if trainer.is_global_zero:
             export(self.final_dir)
             save_metrics(metrics, self.run_dir)

@@ -120,4 +120,4 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
         if module.value_model is not None:
             module.value_model.save_pretrained(run.run_dir / "final_value", bundle.tokenizer)
 
-    return run.finish(trainer, metrics, export)
+    return run.finish(trainer, metrics, export, [m for m in (module.policy, module.value_model) if m is not None])

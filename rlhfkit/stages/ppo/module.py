@@ -40,6 +40,7 @@ from rlhfkit.errors import ConfigError
 from rlhfkit.models.fast_kernels import apply_fast_kernels
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
 from rlhfkit.models.scalar_head import ScalarHeadModel
+from rlhfkit.stages.finite_guard import check_finite
 from rlhfkit.stages.ppo.config import PPOConfig
 from rlhfkit.stages.ppo.rollout import Rollout, add_advantages, make_rollout, timed_phase
 from rlhfkit.stages.ppo.streams import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
@@ -258,6 +259,7 @@ class PPOModule(pl.LightningModule):
             ptx_loss, _ = masked_lm_loss(ptx_logits, ids, mask)  # () item 12: -log pi(x) per token
             stats["ppo/ptx_loss"] = ptx_loss.detach()
         loss = ppo_total_loss(pg_loss, vf_loss, c.vf_coef, ptx_loss, c.ptx_coef)  # items 12, 13, 20
+        check_finite(loss, "ppo", self.iteration + 1, "PPO loss", self.run_dir)  # iteration being computed
         stats["ppo/loss/total"] = loss.detach()
         optimizers = self._optimizers()
         for opt in optimizers:

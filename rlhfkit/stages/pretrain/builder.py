@@ -58,4 +58,4 @@ def run_pretrain(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict
     )
     metrics = trainer_metrics(trainer) | {"data/pretrain/train_texts": float(len(train)),
                                           "data/pretrain/valid_texts": float(len(valid))}
-    return run.finish(trainer, metrics, bundle.save_pretrained)
+    return run.finish(trainer, metrics, bundle.save_pretrained, [bundle.model])

@@ -94,4 +94,4 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
         (run.run_dir / "rm_report.json").write_text(json.dumps(no_nan(report), indent=2, default=float) + "\n")
         log_summary(report)
 
-    return run.finish(trainer, metrics, export)
+    return run.finish(trainer, metrics, export, [module.model])

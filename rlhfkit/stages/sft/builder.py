@@ -39,4 +39,4 @@ def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
         val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
         ckpt_path=cfg.ckpt_path,
     )
-    return run.finish(trainer, trainer_metrics(trainer) | hygiene, bundle.save_pretrained)
+    return run.finish(trainer, trainer_metrics(trainer) | hygiene, bundle.save_pretrained, [bundle.model])
