@@ -29,8 +29,10 @@ def last_good_checkpoint(run_dir: Path | None) -> str:
 
 def check_finite(value: torch.Tensor, stage: str, step: int, quantity: str, run_dir: Path | None) -> None:
     """Raise :class:`NonFiniteError` when ``value`` holds a NaN or an infinity."""
-    if not bool(torch.isfinite(value.detach()).all()):
-        shown = float(value.detach().float().flatten()[~torch.isfinite(value.detach().float().flatten())][0])
+    flat = value.detach().float().flatten()
+    bad = ~torch.isfinite(flat)
+    if bool(bad.any()):
+        shown = float(flat[bad][0])
         raise NonFiniteError(f"stage {stage}: step {step}: the {quantity} is {shown}; the run stopped there, nothing "
                              f"non-finite was written "
                              f"(last good checkpoint: {last_good_checkpoint(run_dir)})")
