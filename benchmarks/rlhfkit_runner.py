@@ -90,7 +90,7 @@ def build_module(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[st
         vf_coef=cfg.vf_coef, temperature=cfg.temperature, max_new_tokens=cfg.response, max_prompt_length=cfg.prompt,
         missing_eos_penalty=None, whiten_rewards=False, whiten_advantages=True, ptx_coef=0.0,
         grad_clip=1.0,  # the stage's default; TRL's PPO loop does not clip (rlhfkit does a little more work)
-        lr=cfg.lr, value_lr=cfg.lr, sample_table_every=0, checkpoint_every=0,
+        lr=cfg.lr, value_lr=cfg.lr, sample_table_every=0, checkpoint_every=0, last_checkpoint_every=0,
         fast_kernels=FastKernelsConfig(**(fast_kernels or {})),
     )
     return PPOModule(

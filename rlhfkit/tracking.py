@@ -1,20 +1,39 @@
 """Experiment tracking: W&B offline unless the user's environment says online, or CSV.
 
 No API key is ever written to a config or a log: the mode is decided from the environment at run
-time and only the mode ("online"/"offline") is recorded.
+time and only the mode ("online"/"offline") is recorded. The command line W&B records and the
+hyperparameters it is given are masked (:mod:`rlhfkit.secret_masking`). "Online" with no usable
+W&B server falls back to offline after a probe of a few seconds (:func:`server_unreachable`)
+instead of hanging in W&B's retries and dying with a CommError.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from argparse import Namespace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
+
 from rlhfkit.errors import ConfigError
+from rlhfkit.secret_masking import mask_config, masked_argv
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 3.0  # DNS, connect and the first answer, together; W&B itself retries for ~100 s
+_PROBED: dict[str, str | None] = {}  # one probe (and one warning) per server URL per process
 
 
-def wandb_mode(mode: str = "auto") -> str:
+def _requested_mode(mode: str) -> str:
     """"auto": online when WANDB_MODE=online or an API key is in the environment, else offline."""
     if mode not in ("auto", "online", "offline", "disabled"):
         raise ConfigError(f"logger.mode: unknown W&B mode '{mode}'; known: auto, online, offline, disabled")
@@ -24,6 +43,100 @@ def wandb_mode(mode: str = "auto") -> str:
     if env_mode in ("online", "offline", "disabled"):
         return env_mode
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+
+
+def server_url() -> str:
+    """The W&B API server a run would talk to: ``WANDB_BASE_URL``, else wandb's own default."""
+    url = os.environ.get("WANDB_BASE_URL")
+    if not url:
+        try:  # wandb's default moves with its releases (api.wandb.ai, then CoreWeave's)
+            from wandb.sdk.lib.urls import DEFAULT_BASE_URL as url
+        except ImportError:
+            url = "https://api.wandb.ai"
+    return (url if "://" in url else f"https://{url}").rstrip("/")
+
+
+def _reason(err: BaseException, timeout: float) -> str:
+    """A short why of a failed request: "Connection refused", "Name or service not known" ..."""
+    if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException):
+        err = err.reason
+    if isinstance(err, (TimeoutError, socket.timeout)):
+        return f"no answer in {timeout:g} s"
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
+
+
+def _ask(url: str, timeout: float, result: list[str | None]) -> None:
+    """One unauthenticated GET of the server's GraphQL endpoint (where W&B posts first); appends
+    None when a server that W&B could use answers, else the reason. No key is sent. TLS is not
+    verified: only "does it answer" is asked, so a private CA (a self-hosted server) is no false alarm."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"{url}/graphql", timeout=timeout, context=context):
+            result.append(None)
+    except urllib.error.HTTPError as err:  # an answer; 404 or 5xx: nothing W&B can use there
+        result.append(f"HTTP {err.code} at /graphql" if err.code == 404 or err.code >= 500 else None)
+    except (OSError, ValueError) as err:  # URLError (DNS, refused, TLS), timeouts, a malformed URL
+        result.append(_reason(err, timeout))
+
+
+def server_unreachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the W&B server at ``url`` gives no usable answer within ``timeout`` seconds (None: it
+    answers). A TCP connect alone is not enough: transparent proxies accept every connection. The
+    request runs in a daemon thread joined with the timeout, so a hanging DNS lookup (getaddrinfo
+    has no timeout of its own) or a slow answer is bounded too; the thread is left to end alone."""
+    result: list[str | None] = []
+    thread = threading.Thread(target=_ask, args=(url, timeout, result), daemon=True, name="rlhfkit-wandb-probe")
+    thread.start()
+    thread.join(timeout)
+    return result[0] if result else f"no answer in {timeout:g} s"
+
+
+def wandb_mode(mode: str = "auto", save_dir: str | None = None) -> str:
+    """The W&B mode a run uses: ``mode``, with "auto" decided by the environment (WANDB_MODE, or
+    online when WANDB_API_KEY is set), and "online" turned offline, with one warning line, when the
+    W&B server cannot be reached: no network must not cost a run minutes and a traceback.
+    ``save_dir``: where the offline files go (``<save_dir>/wandb``), for the warning."""
+    resolved = _requested_mode(mode)
+    if resolved != "online":
+        return resolved
+    url = server_url()
+    first = url not in _PROBED
+    if first:
+        _PROBED[url] = server_unreachable(url)
+    reason = _PROBED[url]
+    if reason is None:
+        return "online"
+    if first:
+        where = str(Path(save_dir) / "wandb") if save_dir else "<run dir>/wandb"
+        log.warning(f"W&B: {urlsplit(url).netloc} unreachable ({reason}); logging offline to {where}; "
+                    f"sync later with 'wandb sync {where}/offline-run-*'")
+    return "offline"
+
+
+class MaskedWandbLogger(WandbLogger):
+    """Lightning's WandbLogger that hands W&B no secret: W&B records ``sys.argv`` in its run
+    metadata when the run starts (overrides such as ``+hf_token=...`` among them), and stores the
+    hyperparameters it is given as the run config."""
+
+    @property
+    def experiment(self) -> Any:
+        if self._experiment is not None:
+            return WandbLogger.experiment.fget(self)  # type: ignore[attr-defined]
+        with masked_argv():
+            return WandbLogger.experiment.fget(self)  # type: ignore[attr-defined]
+
+    def log_hyperparams(self, params: Any) -> None:
+        super().log_hyperparams(mask_config(dict(vars(params) if isinstance(params, Namespace) else params)))
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """A failed fit ends the W&B run here, before the error reaches the console: W&B records the
+        console (files/output.log), and Hydra's "Error executing job with overrides: [...]" line
+        repeats the command line verbatim, secrets too."""
+        super().finalize(status)
+        if status == "failed" and self._experiment is not None and hasattr(self._experiment, "finish"):
+            self._experiment.finish(exit_code=1)
 
 
 def make_wandb_logger(
@@ -38,8 +151,8 @@ def make_wandb_logger(
     """A Lightning WandbLogger whose files live under the run directory (``<save_dir>/wandb``)."""
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
-    resolved = wandb_mode(mode)
-    return WandbLogger(
+    resolved = wandb_mode(mode, save_dir)
+    return MaskedWandbLogger(
         save_dir=save_dir, project=project, name=name, group=group, tags=list(tags or []),
         offline=resolved == "offline", mode=resolved, log_model=log_model,
     )

@@ -10,20 +10,10 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from rlhfkit.errors import ConfigError, NonFiniteError
 from rlhfkit.plugins import get_plugin_manager
-from rlhfkit.plugins.errors import PluginError
+from rlhfkit.user_errors import USER_ERRORS
 
 log = logging.getLogger(__name__)
-
-# Errors a user fixes in their config or data: one clear line, no traceback wall.
-try:
-    from rlhfkit.data.errors import DataFormatError
-except ImportError:  # pragma: no cover - the data package always ships with rlhfkit
-    DataFormatError = ValueError  # type: ignore[misc,assignment]
-
-USER_ERRORS: tuple[type[BaseException], ...] = (PluginError, ConfigError, DataFormatError, FileNotFoundError,
-                                                NonFiniteError)
 
 
 def run_dir() -> Path:

@@ -84,3 +84,21 @@ def read_wandb_history(run_file: Path) -> list[dict[str, Any]]:
         if record.WhichOneof("record_type") == "history":
             rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
     return rows
+
+
+QUIET_IN_PROCESS = ["logger=none", "callbacks=none", "trainer.enable_progress_bar=false"]
+
+
+def run_stage_in_process(run_dir: Path, *overrides: str) -> dict[str, Any]:
+    """Compose the real config (as `rlhfkit train` would, quiet) and run its stage in this process;
+    the stage's final metrics."""
+    from hydra import compose, initialize_config_dir
+
+    from rlhfkit.config_dir import config_dir
+    from rlhfkit.plugins import get_plugin_manager
+    from rlhfkit.stages import run_stage
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*QUIET_IN_PROCESS, *overrides, f"paths.output_dir={run_dir}"])
+    return run_stage(cfg, get_plugin_manager(), run_dir)

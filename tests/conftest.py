@@ -20,6 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
+import rlhfkit.run_dirs  # noqa: E402,F401 (the ${run_id:} of conf/hydra/default.yaml)
 import rlhfkit.stages  # noqa: E402,F401 (stores the stage config schemas that conf/stage/ composes)
 
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))

@@ -9,10 +9,14 @@ def files(kind: str, path: str, format: str = "auto", split: str = "train", limi
 
     ``format`` is one of :data:`rlhfkit.data.FORMATS` or "auto" (detected from the keys).
     ``on_error="skip"`` drops bad records, logging each and their count; "raise" stops at the first.
+    Returns a :class:`rlhfkit.data.formats.LoadedExamples`: a list whose ``.report`` carries the
+    counts (records, examples, skipped by field) that the stage puts into ``metrics.json``.
     """
-    from rlhfkit.data import load_examples
+    from rlhfkit.data.formats import LoadedExamples, load_examples_with_report
 
-    return load_examples(path, format, kind=kind, split=split, limit=limit, on_error=on_error, **hub_kwargs)
+    examples, report = load_examples_with_report(path, format, kind=kind, split=split, limit=limit,
+                                                 on_error=on_error, **hub_kwargs)
+    return LoadedExamples(examples, report)
 
 
 @hookimpl

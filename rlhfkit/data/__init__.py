@@ -32,6 +32,7 @@ from rlhfkit.data.formats import (
     MIN_K,
     Example,
     FormatSpec,
+    LoadedExamples,
     LoadReport,
     detect_format,
     load_examples,
@@ -54,7 +55,7 @@ from rlhfkit.data.readers import Record, looks_like_path, read_records
 
 __all__ = [
     "FORMATS", "HYGIENE_STEPS", "KINDS", "MAX_K", "MIN_K",
-    "DataFormatError", "Example", "FormatSpec", "HygieneReport", "LoadReport", "PromptExample",
+    "DataFormatError", "Example", "FormatSpec", "HygieneReport", "LoadedExamples", "LoadReport", "PromptExample",
     "RankingExample", "Record", "SFTExample", "TextExample",
     "cap_per_user", "dedupe_by_prefix", "detect_format", "is_dense_ranking", "load_examples",
     "load_examples_with_report", "looks_like_path", "luhn_valid", "normalise_prompt",

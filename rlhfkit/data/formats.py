@@ -372,6 +372,19 @@ class LoadReport:
         return out
 
 
+class LoadedExamples(list):
+    """The examples a dataset plugin read, with the :class:`LoadReport` of what it kept and skipped.
+
+    A ``list`` so every caller that wants a list gets one; the stages read ``.report`` to put the
+    skip counts into ``metrics.json`` (nothing dropped silently). Plugins that return a plain list
+    keep working: the report is optional (``getattr(examples, "report", None)``).
+    """
+
+    def __init__(self, examples=(), report: LoadReport | None = None) -> None:
+        super().__init__(examples)
+        self.report = report
+
+
 def load_examples_with_report(
     source: str, format: str | None = "auto", *, kind: str, split: str = "train",
     limit: int | None = None, tokenizer: Any = None, on_error: str = "raise", **hub_kwargs: Any,
@@ -455,7 +468,7 @@ def load_examples(
 
 
 __all__ = [
-    "FORMATS", "KINDS", "MAX_K", "MIN_K", "Example", "FormatSpec", "LoadReport", "detect_format",
+    "FORMATS", "KINDS", "MAX_K", "MIN_K", "Example", "FormatSpec", "LoadReport", "LoadedExamples", "detect_format",
     "load_examples", "load_examples_with_report", "parse_hh", "parse_messages", "parse_pairwise",
     "parse_pairwise_conversational", "parse_prompt", "parse_prompt_completion", "parse_ranking",
     "parse_text", "split_hh",

@@ -8,6 +8,9 @@ Every record carries an ``origin`` string that error messages quote:
   ``"path#ROW"``, ROW the 0-based row index (``ds[ROW]``).
 - Hub datasets: ``"name[split]#ROW"``.
 
+Local text files must be UTF-8: a byte that is not fails with ``"path:LINE: not UTF-8 (byte 0xff
+at column N)"``, LINE 1-based and N the 1-based byte column in that line (JSON lists too).
+
 Where a source goes: a string that names an existing file or directory is read locally. A string
 that does not exist but *looks like a path* (absolute, ``./``, ``../``, ``~``, two or more ``/``,
 or a data-file extension) raises :class:`FileNotFoundError`; it never falls through to the hub,
@@ -19,7 +22,9 @@ where a typo would turn into a confusing download error. Anything else is a hub 
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,18 +99,60 @@ def _read_local(source: str, path: Path, split: str) -> Iterator[Record]:
     )
 
 
-def _open_text(path: Path):
+def _open_binary(path: Path):
+    """Bytes, not text: decoding is ours, so a bad byte is reported with its line and column."""
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return io.BufferedReader(gzip.open(path, "rb"), 1 << 16)  # GzipFile's own readline is slow
+    return open(path, "rb")
+
+
+def _not_utf8(origin: str, exc: UnicodeDecodeError, column: int) -> DataFormatError:
+    """The one-line error for undecodable bytes; ``column`` is the 1-based byte column in its line."""
+    return DataFormatError(origin, None, f"not UTF-8 (byte 0x{exc.object[exc.start]:02x} at column {column})")
+
+
+def _decode_line(raw: bytes, origin: str) -> str:
+    """One JSONL line as text; the error says which byte of the line is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(origin, exc, exc.start + 1) from None
+
+
+def _decode_file(data: bytes, source: str) -> str:
+    """A whole file as text; only on failure is the byte offset turned into line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1  # 0 when the bad byte is on line 1
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        raise _not_utf8(f"{source}:{lineno}", exc, exc.start - line_start + 1) from None
+
+
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+def _damaged_gzip(where: str, err: BaseException) -> DataFormatError:
+    return DataFormatError(where, None, f"the gzip data is damaged or cut off ({type(err).__name__}: {err})")
+
+
+def _numbered_lines(fh, source: str) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw bytes) of a file; a damaged .gz names the line it broke at."""
+    lineno = 0
+    try:
+        for lineno, raw in enumerate(fh, start=1):
+            yield lineno, raw
+    except GZIP_ERRORS as err:
+        raise _damaged_gzip(f"{source}:{lineno + 1}", err) from None
 
 
 def _read_jsonl(source: str, path: Path) -> Iterator[Record]:
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with _open_binary(path) as fh:
+        for lineno, raw in _numbered_lines(fh, source):
+            origin = f"{source}:{lineno}"
+            line = _decode_line(raw, origin)
             if not line.strip():
                 continue
-            origin = f"{source}:{lineno}"
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -120,13 +167,18 @@ def _read_jsonl(source: str, path: Path) -> Iterator[Record]:
 
 
 def _read_json_list(source: str, path: Path) -> Iterator[Record]:
-    with _open_text(path) as fh:
+    with _open_binary(path) as fh:
         try:
-            rows = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(
-                f"{source}:{exc.lineno}", None, f"invalid JSON at column {exc.colno}: {exc.msg}"
-            ) from None
+            data = fh.read()
+        except GZIP_ERRORS as err:
+            raise _damaged_gzip(source, err) from None
+        text = _decode_file(data, source)
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(
+            f"{source}:{exc.lineno}", None, f"invalid JSON at column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(rows, list):
         raise DataFormatError(
             source, None,

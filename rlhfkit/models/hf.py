@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from rlhfkit.models.bundle import ModelBundle
 from rlhfkit.errors import ConfigError
+from rlhfkit.models.hub_source import model_source
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}
 
@@ -31,14 +30,15 @@ def load_hf(
     """
     if dtype not in _DTYPES:
         raise ConfigError(f"model.dtype: unknown dtype '{dtype}'; known: {', '.join(_DTYPES)}")
-    looks_local = path.startswith((".", "/", "~")) or Path(path).expanduser().exists()
-    if looks_local and not Path(path).expanduser().exists():
-        raise FileNotFoundError(f"model.path: no model directory at '{path}'")
-    source = str(Path(path).expanduser()) if looks_local else path
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, revision=revision)
-    model = AutoModelForCausalLM.from_pretrained(
-        source, trust_remote_code=trust_remote_code, revision=revision, dtype=_DTYPES[dtype]
-    )
+    source = model_source(path, revision)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, revision=revision)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, trust_remote_code=trust_remote_code, revision=revision, dtype=_DTYPES[dtype]
+        )
+    except OSError as err:  # an unknown hub id, a gated repo, a directory without weights ...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"config key 'model.path': '{path}' could not be loaded: {first}") from err
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
         tokenizer.add_special_tokens({"pad_token": pad_token or "<pad>"})
         if len(tokenizer) > model.get_input_embeddings().num_embeddings:

@@ -7,12 +7,22 @@ sets ``torch_threads``): the large model's branch (pretrain_large, sft_large) ru
 small one, PPO beside PPO-ptx. Configs are composed (and keys computed) here, in the pipeline's
 Hydra app; a worker gets the resolved config and calls the same stage function. Results do not
 depend on the number of workers: every stage seeds itself.
+
+Each stage's cache directory is owned, while it is computed, by the pipeline process that holds
+its lock (:class:`rlhfkit.pipeline.cache.CacheLock`; taken here, in the parent, before the
+directory is prepared, released after DONE or the failure is written). A second pipeline on the
+same runs dir waits for it (``cache_lock: wait``, then finds it cached) or stops with one line
+(``cache_lock: fail``); the parallel scheduler polls a held lock, so other ready stages go on.
+Workers die with the pipeline: the parent-death signal (Linux) for a kill -9, and killed by the
+parent on an error or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -23,7 +33,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlhfkit.pipeline.cache import StageCache, stage_key
+from rlhfkit.errors import ConfigError
+from rlhfkit.pipeline.cache import LOCK_POLL_S, CacheLock, StageCache, locked_error
 from rlhfkit.pipeline.compose import compose_stage, resolved, run_train_stage, set_output_dir
 from rlhfkit.pipeline.stage_graph import Context, Node
 
@@ -54,8 +65,34 @@ def _as_list(node: Any) -> list[str]:
 # --------------------------------------------------------------------------- work (any process)
 
 
-def worker_setup(torch_threads: int | None, quiet: bool) -> None:
-    """Per process: torch's thread count; in quiet mode no transformers progress bars or info."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; a no-op elsewhere), then
+    exit at once if the parent is already gone.
+
+    Why: a worker blocks on the pool's queue or computes a stage; if the pipeline is killed
+    (kill -9, OOM) it would go on writing into a cache directory whose lock is free again. The
+    getppid check closes the race of a parent dying before the prctl call. (The signal follows
+    the parent *thread* that started the worker: the pool starts its workers from the thread
+    that submits, the pipeline's main thread.)"""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no libc symbol: keep going without it
+            pass
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def worker_setup(torch_threads: int | None, quiet: bool, parent_pid: int | None = None) -> None:
+    """Per process: die with the pipeline (:func:`die_with_parent`), leave Ctrl-C to it (it kills
+    the workers), torch's thread count; in quiet mode no transformers progress bars or info."""
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from rlhfkit.quiet import silence_noise; silence_noise()  # noqa: E702 (no Lightning tips, no dependencies' deprecations)
     import torch
     import transformers
@@ -83,6 +120,47 @@ def do_python(func: Callable[[Context, Path], dict[str, float]], ctx: Context, s
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}, time.perf_counter() - start
 
 
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes and wait for them, then shut the pool down.
+
+    Why: ``shutdown(wait=False, cancel_futures=True)`` only drops tasks not yet started; a stage
+    already running would go on computing (and writing into its cache directory) after the
+    pipeline gave up on it. Its outputs are worthless without DONE, so SIGKILL, not SIGTERM
+    (which Lightning catches)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(timeout=10)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+LOCK_MODES = ("wait", "fail")
+
+
+def lock_mode(pcfg: DictConfig) -> str:
+    """``cache_lock``: what to do when another process is computing a stage (wait, the default, or fail)."""
+    mode = str(pcfg.get("cache_lock") or "wait")
+    if mode not in LOCK_MODES:
+        raise ConfigError(f"cache_lock: expected one of {', '.join(LOCK_MODES)}, got '{mode}'")
+    return mode
+
+
+def named_error(name: str, stage_dir: Path, err: BaseException) -> BaseException:
+    """A user error (NaN loss, missing file, bad config) of one stage, its message prefixed with the
+    pipeline stage and its directory: the CLI prints it as the one line of ``rlhfkit: error: ...``,
+    which should say which of the ten stages broke. Other errors (bugs) keep their traceback as they are."""
+    from rlhfkit.user_errors import USER_ERRORS
+
+    if not isinstance(err, USER_ERRORS):
+        return err
+    try:
+        return type(err)(f"pipeline stage {name} failed, not cached ({stage_dir}): {err}")
+    except TypeError:  # an error type that wants more than a message
+        return err
+
+
 # --------------------------------------------------------------------------- the scheduler
 
 
@@ -101,7 +179,8 @@ class PipelineRunner:
 
     ``pcfg.common``: overrides of every train stage; ``pcfg.stages.<name>``: ``enabled``,
     ``overrides`` (list of override strings) and ``set`` (nested dict) of one stage;
-    ``pcfg.workers``: processes running stages at the same time.
+    ``pcfg.workers``: processes running stages at the same time; ``pcfg.cache_lock``: wait for
+    (or fail on) a stage another process is computing.
     """
 
     def __init__(self, pcfg: DictConfig, nodes: list[Node], cache: StageCache, run_dir: Path,
@@ -109,6 +188,8 @@ class PipelineRunner:
         self.pcfg, self.nodes, self.cache, self.run_dir, self.echo = pcfg, nodes, cache, Path(run_dir), echo
         self.results: dict[str, NodeResult] = {}
         self.ctx = Context(pcfg, self.results, self.run_dir)
+        self.lock_mode = lock_mode(pcfg)
+        self._announced: set[str] = set()  # stages whose "waiting for pid N" line was printed
 
     def stage_settings(self, name: str) -> DictConfig:
         stages = self.pcfg.get("stages") or {}
@@ -124,9 +205,9 @@ class PipelineRunner:
             overrides = [*_as_list(self.pcfg.get("common")), *node.wiring(self.ctx), *_as_list(settings.get("overrides"))]
             set_values = OmegaConf.to_container(settings.get("set"), resolve=True) if settings.get("set") else None
             cfg = compose_stage(overrides, set_values, run_name=node.name)
-            key = stage_key(resolved(cfg), input_keys)
+            key = self.cache.key(resolved(cfg), input_keys)
         else:
-            key = stage_key({"step": node.name, "settings": node.settings(self.ctx)}, input_keys)
+            key = self.cache.key({"step": node.name, "settings": node.settings(self.ctx)}, input_keys)
         return _Job(node, key, self.cache.dir(node.name, key), input_keys, tag), cfg
 
     def _cached(self, job: _Job) -> bool:
@@ -138,22 +219,45 @@ class PipelineRunner:
         self.echo(f"{job.tag}: cached, skipped (ran in {self.results[job.node.name].wall_s:.1f} s) -> {job.dir}")
         return True
 
-    def _start(self, job: _Job) -> None:
+    def _take_lock(self, job: _Job, block: bool) -> CacheLock | None:
+        """The lock of the job's directory, now ours; None while another process holds it and
+        ``block`` is False (the parallel scheduler polls). ``cache_lock: fail`` raises instead of
+        waiting; ``wait`` prints one line naming the owner, once per stage."""
+        lock = self.cache.lock(job.node.name, job.key)
+        if lock.try_acquire():
+            return lock
+        if self.lock_mode == "fail":
+            raise locked_error(lock, job.dir)
+        if job.node.name not in self._announced:
+            self._announced.add(job.node.name)
+            self.echo(f"{job.tag}: waiting for {lock.owner().describe()}, which is computing it -> {job.dir}")
+        if not block:
+            return None
+        lock.acquire()
+        return lock
+
+    def _start(self, job: _Job, lock: CacheLock) -> None:
         label = f"stage={job.node.stage}" if job.node.stage else "python step"
         self.echo(f"{job.tag}: running ({label}) -> {job.dir}")
-        self.cache.prepare(job.node.name, job.key)
+        self.cache.prepare(job.node.name, job.key, lock)
         job.started = time.perf_counter()
 
-    def _finish(self, job: _Job, metrics: dict[str, float], wall: float) -> None:
+    def _finish(self, job: _Job, metrics: dict[str, float], wall: float, lock: CacheLock) -> None:
         metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
         self.cache.finish(job.node.name, job.key, {"wall_s": wall, "metrics": metrics, "inputs": job.input_keys,
-                                                   "train_stage": job.node.stage})
+                                                   "train_stage": job.node.stage}, lock)
         self.results[job.node.name] = NodeResult(job.node.name, job.key, job.dir, False, wall, metrics, job.node.stage)
         self.echo(f"{job.tag}: done in {wall:.1f} s")
         sys.stdout.flush()
 
-    def _failed(self, job: _Job, err: BaseException) -> None:
+    def _failed(self, job: _Job, err: BaseException, lock: CacheLock) -> BaseException:
+        """Say so, leave a FAILED marker (no DONE: the next run redoes the stage); the error to raise."""
         self.echo(f"{job.tag}: FAILED after {time.perf_counter() - job.started:.1f} s: {type(err).__name__}: {err}")
+        try:
+            self.cache.fail(job.node.name, job.key, f"{type(err).__name__}: {err}", lock)
+        except OSError:  # a full disk must not hide the stage's own error
+            pass
+        return named_error(job.node.name, job.dir, err)
 
     def run(self) -> dict[str, NodeResult]:
         workers = int(self.pcfg.get("workers") or 1)
@@ -170,59 +274,106 @@ class PipelineRunner:
             job, cfg = self._prepare(node, i)
             if self._cached(job):
                 continue
-            self._start(job)
-            try:
+            lock = self._take_lock(job, block=True)
+            if self._cached(job):  # the process we waited for has just finished it
+                lock.release()
+                continue
+
+            def here(job: _Job = job, node: Node = node, cfg: DictConfig | None = cfg) -> tuple[dict[str, float], float]:
+                self._start(job, lock)
                 if cfg is not None:
-                    metrics, wall = do_train(set_output_dir(cfg, job.dir), str(job.dir))
-                else:
-                    metrics, wall = do_python(node.func, self.ctx, str(job.dir))
-            except BaseException as err:
-                self._failed(job, err)
-                raise
-            self._finish(job, metrics, wall)
+                    return do_train(set_output_dir(cfg, job.dir), str(job.dir))
+                return do_python(node.func, self.ctx, str(job.dir))
+
+            self._settle(job, lock, here)
         return self.results
+
+    def _settle(self, job: _Job, lock: CacheLock, outcome: Callable[[], tuple[dict[str, float], float]]) -> None:
+        """``outcome()`` (the stage run here, or its worker's result), then DONE or FAILED; the lock
+        is released last, whatever happened."""
+        try:
+            try:
+                metrics, wall = outcome()
+            except BaseException as err:
+                named = self._failed(job, err, lock)
+                if named is err:
+                    raise
+                raise named from err
+            self._finish(job, metrics, wall, lock)
+        finally:
+            lock.release()
+
+    def _submit_ready(self, pool: ProcessPoolExecutor, pending: list[Node], prepared: dict[str, tuple[_Job, DictConfig | None]],
+                      running: dict[Future, tuple[_Job, CacheLock]], workers: int, index: dict[str, int]) -> bool:
+        """Start each pending node whose inputs are done, up to ``workers`` at once (a cached one is
+        recorded). A node whose directory another process is computing stays pending, to be polled
+        again: blocking on it would hold up the other ready stages. True when such a node waits."""
+        blocked = False
+        for node in list(pending):
+            self._check_inputs(node, set(self.results))
+            if len(running) >= workers:
+                break
+            if not all(dep in self.results for dep in node.inputs):
+                continue
+            if node.name not in prepared:  # composed (and keyed) once, however long it waits
+                prepared[node.name] = self._prepare(node, index[node.name])
+            job, cfg = prepared[node.name]
+            if self._cached(job):
+                pending.remove(node)
+                continue
+            lock = self._take_lock(job, block=False)
+            if lock is None:
+                blocked = True
+                continue
+            pending.remove(node)
+            if self._cached(job):  # finished by the process that held the lock
+                lock.release()
+                continue
+            try:
+                self._start(job, lock)
+                if cfg is not None:
+                    future = pool.submit(do_train, resolved(set_output_dir(cfg, job.dir)), str(job.dir))
+                else:
+                    future = pool.submit(do_python, node.func, self.ctx, str(job.dir))
+            except BaseException:
+                lock.release()
+                raise
+            running[future] = (job, lock)
+        return blocked
+
+    def _stop(self, pool: ProcessPoolExecutor, running: dict[Future, tuple[_Job, CacheLock]]) -> None:
+        """After a failure or Ctrl-C: kill the workers first (nothing may write into a directory
+        once its lock is free), then release the running stages' locks; they stay without DONE."""
+        stop_workers(pool)
+        for job, lock in running.values():
+            self.echo(f"{job.tag}: stopped, not cached -> {job.dir}")
+            lock.release()
+        running.clear()
 
     def _run_parallel(self, workers: int) -> dict[str, NodeResult]:
         index = {n.name: i for i, n in enumerate(self.nodes, 1)}
         pending = list(self.nodes)
-        running: dict[Future, _Job] = {}
+        prepared: dict[str, tuple[_Job, DictConfig | None]] = {}
+        running: dict[Future, tuple[_Job, CacheLock]] = {}
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=worker_setup,
-                                 initargs=(self.pcfg.get("torch_threads"), bool(self.pcfg.get("quiet", True)))) as pool:
-            try:
-                while pending or running:
-                    for node in list(pending):
-                        self._check_inputs(node, set(self.results))
-                        if len(running) >= workers:
-                            break
-                        if not all(dep in self.results for dep in node.inputs):
-                            continue
-                        pending.remove(node)
-                        job, cfg = self._prepare(node, index[node.name])
-                        if self._cached(job):
-                            continue
-                        self._start(job)
-                        if cfg is not None:
-                            future = pool.submit(do_train, resolved(set_output_dir(cfg, job.dir)), str(job.dir))
-                        else:
-                            future = pool.submit(do_python, node.func, self.ctx, str(job.dir))
-                        running[future] = job
-                    if not running:
-                        if pending and not any(all(d in self.results for d in n.inputs) for n in pending):
-                            raise RuntimeError(f"pipeline stages {[n.name for n in pending]} wait on inputs that never ran")
-                        continue
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for future in done:
-                        job = running.pop(future)
-                        try:
-                            metrics, wall = future.result()
-                        except BaseException as err:
-                            self._failed(job, err)
-                            raise
-                        self._finish(job, metrics, wall)
-            except BaseException:
-                for future in running:
-                    future.cancel()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_setup,
+                                   initargs=(self.pcfg.get("torch_threads"), bool(self.pcfg.get("quiet", True)),
+                                             os.getpid()))
+        try:
+            while pending or running:
+                blocked = self._submit_ready(pool, pending, prepared, running, workers, index)
+                if not running:
+                    if blocked:
+                        time.sleep(LOCK_POLL_S)
+                    elif pending and not any(all(d in self.results for d in n.inputs) for n in pending):
+                        raise RuntimeError(f"pipeline stages {[n.name for n in pending]} wait on inputs that never ran")
+                    continue
+                done, _ = wait(list(running), timeout=LOCK_POLL_S if blocked else None, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: f.exception() is not None):  # keep the results, then fail
+                    job, lock = running.pop(future)
+                    self._settle(job, lock, future.result)
+        except BaseException:
+            self._stop(pool, running)
+            raise
+        pool.shutdown(wait=True)
         return self.results

@@ -16,6 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from rlhfkit.pipeline.cache import StageCache
 from rlhfkit.pipeline.executor import PipelineRunner, say
 from rlhfkit.pipeline.recipes import build_nodes
+from rlhfkit.secret_masking import mask_argv, mask_config, masked_argv, secret_values
+from rlhfkit.stages.run_files import mask_hydra_files
 
 log = logging.getLogger(__name__)
 QUIET_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
@@ -55,10 +57,19 @@ def _json(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def masked_invocation(cfg: DictConfig, argv: list[str]) -> tuple[str, dict[str, Any]]:
+    """The report's "command" and "config", secrets masked (rlhfkit.secret_masking): a report is
+    shared, pasted into issues and logged to W&B; the key it ran with is not."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    values = secret_values(config)
+    return " ".join(["rlhfkit", "pipeline", *mask_argv(argv, values)]), mask_config(config, values)
+
+
 def run_pipeline(cfg: DictConfig, run_dir: Path, started_at: float | None = None) -> Path:
     """Run everything; ``started_at`` (``time.time()`` at process start) counts start-up in the total."""
     start = time.perf_counter()
     startup = max(0.0, time.time() - started_at) if started_at else 0.0
+    mask_hydra_files(run_dir)  # Hydra's own files hold the command line's overrides verbatim, secrets too
     if cfg.get("torch_threads"):
         import torch
 
@@ -69,7 +80,8 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, started_at: float | None = None
     nodes = build_nodes(cfg)
     say(f"experiment {cfg.get('experiment_name')}, recipe {cfg.get('recipe')}, seed {cfg.seed}: "
         f"{len(nodes)} stages ({', '.join(n.name for n in nodes)}); cache {cache_root.resolve()}")
-    results = PipelineRunner(cfg, nodes, StageCache(cache_root), run_dir).run()
+    # the runs dir too: paths under it are hashed relative to it, so a moved runs dir still hits
+    results = PipelineRunner(cfg, nodes, StageCache(cache_root, Path(cfg.paths.runs_dir)), run_dir).run()
     stages_s = sum(r.wall_s for r in results.values())
     evaluation = _json(results["evaluate"].dir / "eval.json") if "evaluate" in results else None
     rm_report = _json(results["rm"].dir / "rm_report.json") if "rm" in results else None
@@ -88,16 +100,17 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, started_at: float | None = None
     total = pipeline_wall_time({n.name: [d for d in n.inputs if d in results] for n in nodes if n.name in results},
                                times, cached, this_run, int(cfg.get("workers") or 1))
     wall = times | {"stages_sum": stages_s, "this_run": this_run, "total": total}
+    command, config = masked_invocation(cfg, sys.argv[1:])
     meta = {"seed": int(cfg.seed), "experiment": cfg.get("experiment_name"), "recipe": cfg.get("recipe"),
             "task_name": cfg.get("task_name"), "versions": versions(), "cached_stages": cached,
             "stage_dirs": {name: str(r.dir) for name, r in results.items()},
             "stage_keys": {name: r.key for name, r in results.items()},
-            "command": " ".join(["rlhfkit", "pipeline", *sys.argv[1:]]),
-            "config": OmegaConf.to_container(cfg, resolve=True)}
+            "command": command, "config": config}
     report = build_report(evaluation, rm_report, compute, wall, meta, OmegaConf.to_container(cfg.targets, resolve=True))
     report_cfg = cfg.get("report") or {}
-    path = write_report(report, run_dir, make_plots=bool(report_cfg.get("plots", True)),
-                        wandb_mode=report_cfg.get("wandb", "auto"))
+    with masked_argv():  # the report's W&B run records the command line
+        path = write_report(report, run_dir, make_plots=bool(report_cfg.get("plots", True)),
+                            wandb_mode=report_cfg.get("wandb", "auto"))
     held = [n for n, t in report["targets"].items() if t["holds"]]
     missed = [n for n, t in report["targets"].items() if not t["holds"]]
     say(f"finished in {this_run:.1f} s ({len(cached)} of {len(results)} stages from the cache); targets held: "

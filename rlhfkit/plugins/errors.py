@@ -29,3 +29,7 @@ class UnknownPluginNameError(PluginError):
 
 class PluginCheckError(PluginError):
     """A plugin violates the contract (e.g. a hook that does not return a dict of callables)."""
+
+
+class PluginOptionError(PluginError, ValueError):
+    """A plugin part given an option it does not take, or a value it refuses."""

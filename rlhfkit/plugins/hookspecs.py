@@ -31,7 +31,9 @@ def rlhfkit_datasets() -> dict[str, Callable[..., Any]]:
 
     ``factory(kind, split, **config) -> list[example]`` where ``kind`` is one of "sft" (prompt and
     completion), "text" (pretraining text), "preference" (rankings of K completions) or "prompt"
-    (prompts for PPO), and examples are the dataclasses of :mod:`rlhfkit.data`.
+    (prompts for PPO), and examples are the dataclasses of :mod:`rlhfkit.data`. A
+    :class:`rlhfkit.data.formats.LoadedExamples` (a list with the ``LoadReport`` of what was read,
+    skipped and why) puts those counts in the stage's metrics.json; a plain list is fine too.
     """
 
 

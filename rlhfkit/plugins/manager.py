@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -15,6 +16,7 @@ from rlhfkit.plugins import hookspecs
 from rlhfkit.plugins.errors import (
     DuplicatePluginNameError,
     PluginCheckError,
+    PluginOptionError,
     UnknownPluginNameError,
 )
 from rlhfkit.plugins.markers import ENTRY_POINT_GROUP, PROJECT_NAME
@@ -42,6 +44,22 @@ class Provided:
     plugin: str
     distribution: str | None
     version: str | None
+
+
+def check_options_taken(factory: Callable, kind: str, name: str, options: dict[str, Any], config_key: str) -> None:
+    """Refuse, before the call, an option the factory has no parameter for (a typo, or an option of
+    another part), listing the ones it takes; a factory taking ``**kwargs`` takes anything."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or C callable: no signature to check against
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(options) - set(params))
+    if unknown:
+        taken = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        raise PluginOptionError(f"config key '{config_key}.{unknown[0]}': {kind} '{name}' has no option "
+                                f"'{unknown[0]}'; its options: {', '.join(taken) or '(none)'}")
 
 
 class PluginManager:
@@ -129,7 +147,13 @@ class PluginManager:
             raise UnknownPluginNameError(kind, "<missing 'name'>", list(self.registry(kind)), config_key)
         name = options.pop("name")
         factory = self.get(kind, name, config_key=f"{config_key}.name")
-        return factory(**extra, **options)
+        check_options_taken(factory, kind, name, options, config_key)
+        try:
+            return factory(**extra, **options)
+        except ValueError as err:
+            if type(err) is not ValueError or not options:  # ConfigError, DataFormatError...: their own message
+                raise
+            raise PluginOptionError(f"config key '{config_key}': {kind} '{name}' refused its options: {err}") from err
 
     def check(self) -> list[str]:
         """Validate every plugin against the contract; returns the problems found (empty = ok)."""

@@ -6,6 +6,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from rlhfkit.errors import NonFiniteError
+
 
 @runtime_checkable
 class RewardFn(Protocol):
@@ -19,6 +21,9 @@ def check_scores(scores: torch.Tensor, batch: int, who: str) -> torch.Tensor:
     if not isinstance(scores, torch.Tensor) or scores.shape != (batch,):
         shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
         raise ValueError(f"reward '{who}' returned {shape}; expected a tensor of shape ({batch},)")
-    if not torch.isfinite(scores).all():
-        raise ValueError(f"reward '{who}' returned a non-finite score")
+    finite = torch.isfinite(scores)
+    if not bool(finite.all()):
+        first = float(scores[~finite][0])
+        raise NonFiniteError(f"reward plugin '{who}' returned {int((~finite).sum())} non-finite scores of {batch} "
+                             f"(first: {first})")
     return scores.float()

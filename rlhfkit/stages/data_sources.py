@@ -11,7 +11,8 @@ of ``data.<group>.filters`` (item 5), each logged with what it changed or droppe
 
 A filter is ``factory(**options)(examples) -> (examples, report dict)``
 (:func:`rlhfkit.plugins.hookspecs.rlhfkit_data_filters`). Nothing is silent: every filter's
-report, and its own in/out counts, are logged and returned for the experiment tracker.
+report, and its own in/out counts, are logged and returned for the experiment tracker, and so
+are the records each source read, kept and skipped (:func:`load_counts`).
 """
 
 from __future__ import annotations
@@ -29,27 +30,50 @@ from rlhfkit.plugins.config_specs import as_spec, select
 log = logging.getLogger(__name__)
 
 
-def load_split(cfg: DictConfig, plugins: PluginManager, key: str, kind: str) -> list:
-    """Examples from the dataset plugin named at config ``key`` (e.g. ``data.sft.train``)."""
+def load_split(cfg: DictConfig, plugins: PluginManager, key: str, kind: str,
+               counts: dict[str, float] | None = None) -> list:
+    """Examples from the dataset plugin named at config ``key`` (e.g. ``data.sft.train``).
+
+    ``counts``, if given, gets :func:`load_counts` of the source, so the records an
+    ``on_error: skip`` source dropped reach the stage's ``metrics.json``, not only the log.
+    """
     spec = as_spec(cfg, key)
     examples = plugins.build("dataset", spec, key, kind=kind)
     if not examples:
         raise ConfigError(f"config key '{key}': the data source produced no examples")
     log.info("%s: %d %s examples", key, len(examples), kind)
+    if counts is not None:
+        counts.update(load_counts(examples, key))
     return examples
 
 
+def load_counts(examples: list, key: str) -> dict[str, int]:
+    """``data/<group>/<split>/{records, examples, skipped, skipped/<field>, notes/<name>}`` of a source.
+
+    From the :class:`~rlhfkit.data.formats.LoadReport` at ``examples.report`` (the ``files``
+    plugin returns :class:`~rlhfkit.data.formats.LoadedExamples`); a plugin that returns a plain
+    list has no report, and only its example count is known.
+    """
+    prefix = key.replace(".", "/") + "/"
+    report = getattr(examples, "report", None)
+    if report is None:
+        return {f"{prefix}examples": len(examples)}
+    return report.as_dict(prefix=prefix)
+
+
 def train_valid(cfg: DictConfig, plugins: PluginManager, group: str, kind: str, valid_fraction: float,
-                prepare: Callable[[list, str], list] | None = None) -> tuple[list, list]:
+                prepare: Callable[[list, str], list] | None = None,
+                counts: dict[str, float] | None = None) -> tuple[list, list]:
     """``data.<group>.train`` and ``.valid``; without a valid source, a split by user id (item 5).
 
     ``prepare(examples, config_key)``, if given, runs on each loaded source before the split (e.g.
     the hygiene filters of :func:`filter_hook`, so users are capped before splitting).
+    ``counts`` gets each source's load counts (:func:`load_counts`).
     """
     from rlhfkit.data import split_by_user
 
     def load(key: str) -> list:
-        examples = load_split(cfg, plugins, key, kind)
+        examples = load_split(cfg, plugins, key, kind, counts)
         return prepare(examples, key) if prepare is not None else examples
 
     train = load(f"data.{group}.train")

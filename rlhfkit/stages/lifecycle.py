@@ -17,6 +17,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader
@@ -24,8 +25,10 @@ from torch.utils.data import DataLoader
 from rlhfkit.errors import ConfigError, NonFiniteError
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import as_spec, check_names, select
+from rlhfkit.stages.checkpoint_files import AtomicCheckpointIO, resolve_ckpt_path
+from rlhfkit.stages.exact_resume import BatchSeeds, EpochShuffle
 from rlhfkit.stages.finite_guard import FiniteGuard, first_non_finite, last_good_checkpoint
-from rlhfkit.stages.run_files import save_metrics, save_resolved_config, save_versions
+from rlhfkit.stages.run_files import mask_hydra_files, save_metrics, save_resolved_config, save_versions
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +40,22 @@ class StageRun:
     cfg: DictConfig
     plugins: PluginManager
     run_dir: Path
+    ckpt_path: str | None = None  # the checked checkpoint to resume from (config key ``ckpt_path``)
 
     @classmethod
     def start(cls, cfg: DictConfig, plugins: PluginManager, run_dir: Path, parts: list[tuple[str, str]]) -> StageRun:
-        """Check every plugin name in ``parts`` ((kind, config key) pairs) before anything is built,
-        write ``resolved_config.yaml`` and ``versions.json``, and seed every generator."""
+        """Check every plugin name in ``parts`` ((kind, config key) pairs) and the resume checkpoint
+        before anything is built, write ``resolved_config.yaml`` and ``versions.json``, and seed
+        every generator."""
+        mask_hydra_files(Path(run_dir))  # first: Hydra's own files hold the overrides verbatim, secrets too
         used = check_names(cfg, plugins, parts)
         run_dir = Path(run_dir)
+        ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_resolved_config(cfg, run_dir)
         save_versions(used, run_dir)
         pl.seed_everything(cfg.seed, workers=True)
-        return cls(cfg, plugins, run_dir)
+        return cls(cfg, plugins, run_dir, ckpt_path)
 
     @property
     def final_dir(self) -> Path:
@@ -83,14 +90,25 @@ class StageRun:
 
         return make_optimizer, (make_scheduler if scheduler_spec else None)
 
-    def trainer(self, **schedule: Any) -> pl.Trainer:
+    def trainer(self, reseed_batches: bool = True, **schedule: Any) -> pl.Trainer:
         """The Trainer of ``trainer/`` (hardware, strategy) with ``logger/`` and ``callbacks/``, plus
-        the stage's schedule arguments (``max_epochs``, ``max_steps`` ...)."""
+        the stage's schedule arguments (``max_epochs``, ``max_steps`` ...).
+
+        Every stage's Trainer stops at a non-finite loss, gradient or weight (:class:`FiniteGuard`)
+        and writes its checkpoints atomically (:class:`AtomicCheckpointIO`); ``reseed_batches``
+        makes each batch's dropout a function of the seed and its position, for an exact resume
+        (:mod:`rlhfkit.stages.exact_resume`; PPO keeps its own streams and turns it off).
+        """
         cfg = self.cfg
         loggers = [hydra.utils.instantiate(spec) for spec in (cfg.get("logger") or {}).values() if spec]
         callbacks = [hydra.utils.instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec]
-        callbacks.append(FiniteGuard(str(cfg.stage.name), self.run_dir))  # a diverged run stops, writes nothing non-finite
-        return hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **schedule)
+        callbacks.append(FiniteGuard(str(cfg.stage.name), self.run_dir))
+        if reseed_batches:
+            callbacks.append(BatchSeeds(cfg.seed))
+        trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **schedule)
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # strategies with their own IO keep it
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        return trainer
 
     def finish(self, trainer: pl.Trainer, metrics: dict[str, Any], export: Callable[[Path], Any],
                models: Iterable[nn.Module] = ()) -> dict[str, Any]:
@@ -126,6 +144,8 @@ def log_to_trainer(trainer: pl.Trainer, metrics: dict[str, float], step: int = 0
 
 
 def make_loader(examples: list, collate, batch_size: int, shuffle: bool, num_workers: int = 0,
-                drop_last: bool = False) -> DataLoader:
-    return DataLoader(examples, batch_size=batch_size, shuffle=shuffle, collate_fn=collate,
-                      num_workers=num_workers, drop_last=drop_last, persistent_workers=num_workers > 0)
+                drop_last: bool = False, seed: int = 0) -> DataLoader:
+    """``shuffle``: epoch e in the order of ``randperm`` seeded ``seed + e`` (an exact resume)."""
+    return DataLoader(examples, batch_size=batch_size, sampler=EpochShuffle(examples, seed) if shuffle else None,
+                      collate_fn=collate, num_workers=num_workers, drop_last=drop_last,
+                      persistent_workers=num_workers > 0)

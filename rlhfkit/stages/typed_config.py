@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from omegaconf import DictConfig, OmegaConf
 
 from rlhfkit.errors import ConfigError
+from rlhfkit.stages.option_rules import check_options
 
 T = TypeVar("T")
 
@@ -50,7 +51,8 @@ def register(name: str, cls: type) -> None:
 
 
 def build(cls: type[T], values: dict[str, Any], key: str) -> T:
-    """``cls(**values)``, nested dataclasses built from their dicts; unknown keys name the config key."""
+    """``cls(**values)``, nested dataclasses built from their dicts, every option checked against
+    ``cls.RULES`` (:mod:`rlhfkit.stages.option_rules`); unknown keys and refused values name the key."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
@@ -61,7 +63,9 @@ def build(cls: type[T], values: dict[str, Any], key: str) -> T:
     for name, value in values.items():
         kind = hints[name]
         kwargs[name] = build(kind, value, f"{key}.{name}") if dataclasses.is_dataclass(kind) else value
-    return cls(**kwargs)
+    config = cls(**kwargs)
+    check_options(config, key)  # ranges and relations (the schema already checked the types)
+    return config
 
 
 def from_node(cls: type[T], node: DictConfig | dict[str, Any], key: str = "stage") -> T:

@@ -15,9 +15,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rlhfkit"
 
-LAYER = {"algos": 0, "errors": 0, "quiet": 0, "data": 1, "models": 1, "rewards": 1, "world": 1, "plugins": 1, "tracking": 1,
-         "optimizers": 1, "config_dir": 1, "stages": 2, "evaluate": 3, "pipeline": 4, "train_command": 5,
-         "entry": 5, "cli": 5}
+LAYER = {"algos": 0, "errors": 0, "quiet": 0, "secret_masking": 0, "run_dirs": 0, "data": 1, "models": 1, "rewards": 1, "world": 1, "plugins": 1, "tracking": 1,
+         "optimizers": 1, "config_dir": 1, "user_errors": 1, "stages": 2, "evaluate": 3, "pipeline": 4, "train_command": 5,
+         "entry": 5, "composition_check": 5, "cli": 5}
 
 
 def module_name(path: Path) -> str:

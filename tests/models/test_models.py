@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import time
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
@@ -37,9 +39,27 @@ def test_hf_loader_adds_a_pad_token_distinct_from_eos(tmp_path):
     assert bundle.model.get_input_embeddings().num_embeddings >= len(bundle.tokenizer)
 
 
-def test_hf_loader_missing_local_path_is_clear(tmp_path):
-    with pytest.raises(FileNotFoundError, match="model.path: no model directory"):
-        load_hf(str(tmp_path / "nope"))
+def test_hf_loader_bad_paths_are_one_line_naming_the_key(tmp_path, monkeypatch):
+    from rlhfkit.errors import ConfigError
+
+    (tmp_path / "file.bin").write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    cases = [(tmp_path / "nope", "no model directory"), (tmp_path / "file.bin", "is a file"),
+             (tmp_path / "empty", "has no config.json")]
+    for path, reason in cases:
+        with pytest.raises(ConfigError, match=f"'model.path': .*{reason}"):
+            load_hf(str(path))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: refused at once
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="'model.path': 'nobody/no-such-model' is not a local directory and not in "
+                                          "the Hugging Face cache, and the hub cannot be reached"):
+        load_hf("nobody/no-such-model")
+    assert time.monotonic() - start < 10  # not transformers' minute of retries
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match="HF_HUB_OFFLINE"):
+        load_hf("nobody/no-such-model")
+    with pytest.raises(ConfigError, match="neither a local directory nor a hub id"):
+        load_hf("bad id with spaces")
 
 
 def test_hf_loader_does_not_trust_remote_code_by_default(tmp_path, monkeypatch):
@@ -52,6 +72,7 @@ def test_hf_loader_does_not_trust_remote_code_by_default(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hf.AutoTokenizer, "from_pretrained", fake)
     (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
     with pytest.raises(RuntimeError):
         load_hf(str(tmp_path / "m"))
     assert seen["trust_remote_code"] is False

@@ -11,14 +11,16 @@ from typing import Any
 from omegaconf import DictConfig
 from transformers import AutoTokenizer
 
+from rlhfkit.algos.kl import KL_ESTIMATORS
 from rlhfkit.errors import ConfigError
 from rlhfkit.models import ModelBundle, ScalarHeadModel, check_same_tokenizer, scalar_model_from
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import as_spec
 from rlhfkit.stages.data_sources import load_split
-from rlhfkit.stages.lifecycle import StageRun, trainer_metrics
-from rlhfkit.stages.ppo.config import PPOConfig
+from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, trainer_metrics
+from rlhfkit.stages.ppo.config import PPOConfig, check_minibatch
 from rlhfkit.stages.ppo.module import PPOModule
+from rlhfkit.stages.ppo.streams import truncation_counts
 from rlhfkit.stages.typed_config import from_node
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,11 @@ def check_reward_tokenizers(reward_fn: Any, tokenizer) -> None:
 def kl_parts(cfg: DictConfig) -> tuple[dict[str, Any], str]:
     """The ``kl`` group as (the controller plugin's spec, the KL estimator of the reward shaping)."""
     spec = as_spec(cfg, "kl")
-    return spec, str(spec.pop(KL_ESTIMATOR_KEY, "k1"))
+    estimator = str(spec.pop(KL_ESTIMATOR_KEY, "k1"))
+    if estimator not in KL_ESTIMATORS:
+        raise ConfigError(f"config key 'kl.{KL_ESTIMATOR_KEY}': unknown KL estimator '{estimator}'; "
+                          f"known: {', '.join(KL_ESTIMATORS)}")
+    return spec, estimator
 
 
 def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, Any]:
@@ -85,29 +91,37 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
         ("reward", "reward"), ("kl_controller", "kl"), ("advantage", "advantage"),
         ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"),
     ])
+    # the cheap parts first, so that their options are refused before a model loads
+    estimator = run.build("advantage", "advantage")
+    needs_critic = getattr(estimator, "needs_critic", True)
+    group_size = 1 if needs_critic else int(getattr(estimator, "group_size", 1))
+    check_minibatch(stage, group_size)
+    kl_spec, kl_estimator = kl_parts(cfg)
+    kl_controller = plugins.build("kl_controller", kl_spec, "kl")
     bundle = run.build("model", "model")
-    prompts = [e.prompt for e in load_split(cfg, plugins, "data.prompts.train", "prompt")]
-    pretrain = [e.text for e in load_split(cfg, plugins, "data.pretrain.train", "text")] if ptx else None
+    counts: dict[str, float] = {}  # load and truncation counts: logged and in metrics.json
+    prompts = [e.prompt for e in load_split(cfg, plugins, "data.prompts.train", "prompt", counts)]
+    pretrain = [e.text for e in load_split(cfg, plugins, "data.pretrain.train", "text", counts)] if ptx else None
+    counts |= truncation_counts(bundle.tokenizer, prompts, pretrain, stage)
     reward_spec = as_spec(cfg, "reward")
     reward_fn = plugins.build("reward", reward_spec, "reward")
     check_reward_tokenizers(reward_fn, bundle.tokenizer)
-    estimator = run.build("advantage", "advantage")
-    needs_critic = getattr(estimator, "needs_critic", True)
     value_model = build_value_model(stage.value_init, stage.shared_value_head, bundle, reward_spec) if needs_critic else None
-    kl_spec, kl_estimator = kl_parts(cfg)
     # One Lightning "batch" is one PPO iteration; the module stops after stage.total_steps of them.
-    trainer = run.trainer(max_epochs=-1, max_steps=-1)
+    trainer = run.trainer(reseed_batches=False, max_epochs=-1, max_steps=-1)  # PPO's streams are its own
     module = PPOModule(
-        bundle.model, bundle.tokenizer, reward_fn, plugins.build("kl_controller", kl_spec, "kl"), estimator,
+        bundle.model, bundle.tokenizer, reward_fn, kl_controller, estimator,
         *run.optimizers(), prompts, stage, value_model=value_model, pretrain_texts=pretrain,
-        kl_estimator=kl_estimator, group_size=1 if needs_critic else int(getattr(estimator, "group_size", 1)),
+        kl_estimator=kl_estimator, group_size=group_size,
         seed=cfg.seed, run_dir=str(run.run_dir), device_type=trainer.strategy.root_device.type,
+        reward_name=str(reward_spec.get("name")),
     )
+    log_to_trainer(trainer, counts)
     # the frozen reference is in eval mode on purpose (item 23), not by mistake
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
-    trainer.fit(module, ckpt_path=cfg.ckpt_path)
+    trainer.fit(module, ckpt_path=run.ckpt_path)
 
-    metrics = trainer_metrics(trainer)
+    metrics = trainer_metrics(trainer) | counts
     scores = module.score_history
     if scores:
         k = max(1, len(scores) // 4)

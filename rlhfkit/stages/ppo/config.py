@@ -7,8 +7,18 @@ controller (and its ``estimator``) and the advantage estimator are the ``reward/
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, ClassVar, Optional
+
+from rlhfkit.errors import ConfigError
+from rlhfkit.stages.option_rules import (COUNT, LEARNING_RATE, NONNEGATIVE_COUNT, Rule, above, at_least, between,
+                                          one_of, optional)
+
+SWITCH = Rule("auto, true or false", lambda v: v == "auto" or isinstance(v, bool))
+VALUE_INIT = Rule("auto, reward, policy, or the directory of a saved reward/value model",
+                  lambda v: v in ("auto", "reward", "policy") or Path(str(v)).expanduser().is_dir())
 
 
 def ig_constant_with_warmup() -> dict[str, Any]:
@@ -29,6 +39,9 @@ class FastKernelsConfig:
     onednn_linear: Any = "auto"    # fp32 CPU products on oneDNN (AVX-512) instead of MKL
     preallocated_kv_cache: Any = "auto"  # the sampler's KV cache written in place, not re-concatenated per token
     lm_head_last_only: Any = "auto"  # the LM head only on the positions whose logits are used (logits_to_keep)
+
+    RULES: ClassVar = {name: SWITCH for name in ("fused_gelu", "onednn_linear", "preallocated_kv_cache",
+                                                 "lm_head_last_only")}
 
 
 @dataclass(frozen=True)
@@ -61,5 +74,26 @@ class PPOConfig:
     lr_scheduler: Optional[dict[str, Any]] = field(default_factory=ig_constant_with_warmup)  # stepped once per PPO iteration; `linear` is LHP's decay to 0 (item 17)
     sample_table_every: int = 10  # a table of (prompt, response, score, KL) every N iterations (0 = never)
     n_sample_rows: int = 4        # rows of that table
-    checkpoint_every: int = 50    # full checkpoint (policy, value, optimizers, KL controller, RNG, data position) every N iterations (0 = never)
+    checkpoint_every: int = 50    # a kept checkpoint iterNNNNNN.ckpt (policy, value, optimizers, KL controller, RNG, data position) every N iterations (0 = never)
+    last_checkpoint_every: int = 5  # checkpoints/last.ckpt (the resume point, overwritten) every N iterations and at the end (0 = never)
     fast_kernels: FastKernelsConfig = field(default_factory=FastKernelsConfig)
+
+    RULES: ClassVar = {
+        "total_steps": COUNT, "rollout_batch_size": COUNT, "minibatch_size": COUNT, "ppo_epochs": COUNT,
+        "clip_range": above(0), "value_clip_range": above(0), "vf_coef": at_least(0), "temperature": above(0),
+        "top_k": at_least(0), "top_p": between(0, 1, low_open=True), "max_new_tokens": COUNT,
+        "max_prompt_length": COUNT, "missing_eos_penalty": optional(Rule("a finite number", math.isfinite)),
+        "missing_eos_mode": one_of("replace", "subtract"), "value_init": VALUE_INIT, "ptx_coef": at_least(0),
+        "ptx_batch_size": COUNT, "ptx_max_length": at_least(2), "grad_clip": optional(above(0)),
+        "lr": LEARNING_RATE, "value_lr": LEARNING_RATE, "sample_table_every": NONNEGATIVE_COUNT,
+        "n_sample_rows": NONNEGATIVE_COUNT, "checkpoint_every": NONNEGATIVE_COUNT,
+        "last_checkpoint_every": NONNEGATIVE_COUNT,
+    }
+
+
+def check_minibatch(config: PPOConfig, group_size: int) -> None:
+    """Minibatches tile each rank's episodes (rollout_batch_size prompts x group_size samples)."""
+    episodes = config.rollout_batch_size * group_size
+    if episodes % config.minibatch_size:
+        raise ConfigError(f"config key 'stage.minibatch_size': {config.minibatch_size} must divide the episodes per "
+                          f"rank and iteration (rollout_batch_size * group_size = {episodes})")

@@ -36,12 +36,12 @@ from rlhfkit.algos import logprobs_from_logits, ppo_policy_loss, ppo_value_loss
 from rlhfkit.algos.global_stats import global_explained_variance, global_masked_mean
 from rlhfkit.algos.lm import masked_lm_loss
 from rlhfkit.algos.ppo_objective import ppo_total_loss
-from rlhfkit.errors import ConfigError
+from rlhfkit.errors import ConfigError, NonFiniteError
 from rlhfkit.models.fast_kernels import apply_fast_kernels
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
 from rlhfkit.models.scalar_head import ScalarHeadModel
-from rlhfkit.stages.finite_guard import check_finite
-from rlhfkit.stages.ppo.config import PPOConfig
+from rlhfkit.stages.finite_guard import check_finite, last_good_checkpoint
+from rlhfkit.stages.ppo.config import PPOConfig, check_minibatch
 from rlhfkit.stages.ppo.rollout import Rollout, add_advantages, make_rollout, timed_phase
 from rlhfkit.stages.ppo.streams import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
 from rlhfkit.tracking import log_table
@@ -73,6 +73,7 @@ class PPOModule(pl.LightningModule):
             ``checkpoints/`` go (None: nowhere).
         device_type: where the trainer will run the models ("cpu", "cuda"...; None: where their weights
             are now), for the ``auto`` speed-up switches (``config.fast_kernels``).
+        reward_name: the reward plugin's name, for its errors (a non-finite score stops the run).
     """
 
     def __init__(
@@ -93,6 +94,7 @@ class PPOModule(pl.LightningModule):
         seed: int = 0,
         run_dir: str | None = None,
         device_type: str | None = None,
+        reward_name: str = "reward",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(dataclasses.asdict(config) | {"kl_estimator": kl_estimator, "group_size": group_size,
@@ -101,10 +103,7 @@ class PPOModule(pl.LightningModule):
         self.config = config
         self.kl_estimator, self.group_size, self.seed = kl_estimator, group_size, seed
         self.run_dir = Path(run_dir) if run_dir else None
-        episodes = config.rollout_batch_size * group_size
-        if config.minibatch_size < 1 or episodes % config.minibatch_size:
-            raise ConfigError(f"stage.minibatch_size={config.minibatch_size} must divide the episodes per rank and "
-                              f"iteration (rollout_batch_size * group_size = {episodes})")
+        check_minibatch(config, group_size)
         if config.ptx_coef > 0 and not pretrain_texts:
             raise ConfigError("stage.ptx_coef > 0 (PPO-ptx) needs pretraining data: set data.pretrain.train")
         if getattr(advantage_estimator, "needs_critic", True) and value_model is None:
@@ -117,7 +116,7 @@ class PPOModule(pl.LightningModule):
         self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen SFT reference (item 12)
         self.value_model = value_model
         self.tokenizer = tokenizer
-        self.reward_fn = reward_fn
+        self.reward_fn, self.reward_name = reward_fn, reward_name
         self.kl_controller = kl_controller
         self.advantage_estimator = advantage_estimator
         self.make_optimizer, self.make_scheduler = make_optimizer, make_scheduler
@@ -181,10 +180,16 @@ class PPOModule(pl.LightningModule):
                 model.eval()  # item 23: no dropout, in sampling and in the updates
         prompts = [p for p in batch for _ in range(self.group_size)]  # G consecutive samples per prompt
         kl_coef = float(self.kl_controller.value)
-        rollout = make_rollout(prompts, self.policy, self.ref_policy, self.value_model, self.reward_fn, self.tokenizer,
-                               self.sampling, c.max_prompt_length, self.generator, c.missing_eos_penalty, c.missing_eos_mode,
-                               timer=self.timer, lm_head_last_only=self.kernels["lm_head_last_only"],
-                               preallocated_kv_cache=self.kernels["preallocated_kv_cache"])
+        try:
+            rollout = make_rollout(prompts, self.policy, self.ref_policy, self.value_model, self.reward_fn,
+                                   self.tokenizer, self.sampling, c.max_prompt_length, self.generator,
+                                   c.missing_eos_penalty, c.missing_eos_mode, timer=self.timer,
+                                   reward_name=self.reward_name, lm_head_last_only=self.kernels["lm_head_last_only"],
+                                   preallocated_kv_cache=self.kernels["preallocated_kv_cache"])
+        except NonFiniteError as err:  # a reward plugin's NaN/inf: the same stop as a NaN loss
+            raise NonFiniteError(f"stage ppo: step {self.iteration + 1}: {err}; the run stopped there, nothing "
+                                 f"non-finite was written (last good checkpoint: {last_good_checkpoint(self.run_dir)})"
+                                 ) from None
         with timed_phase(self.timer, "advantages"):
             rollout = add_advantages(rollout, kl_coef, self.advantage_estimator, self.kl_estimator, c.whiten_rewards,
                                      c.whiten_advantages, all_reduce_sum)
@@ -305,6 +310,16 @@ class PPOModule(pl.LightningModule):
             with (self.run_dir / "ppo_history.jsonl").open("a") as f:
                 f.write(json.dumps(metrics) + "\n")
 
+    def _truncate_history(self, iterations: int) -> None:
+        """A run resumed in its own directory keeps one history line per iteration: the lines a killed
+        run wrote after its checkpoint are dropped (they are computed again)."""
+        path = self.run_dir / "ppo_history.jsonl" if self.run_dir is not None else None
+        if path is None or not path.exists() or self.global_rank != 0:
+            return
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("ppo/iteration", 0) <= iterations]
+        path.write_text("".join(line + "\n" for line in kept))
+
     def _log_samples(self, r: Rollout) -> None:
         every = self.config.sample_table_every
         if not every or (self.iteration - 1) % every or not self.trainer.is_global_zero:
@@ -316,9 +331,16 @@ class PPOModule(pl.LightningModule):
     # ------------------------------------------------------------------ checkpoints
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        every = self.config.checkpoint_every
-        if every and self.run_dir is not None and self.iteration % every == 0:
-            self.trainer.save_checkpoint(self.run_dir / "checkpoints" / f"iter{self.iteration:06d}.ckpt")  # all ranks call it
+        """``iterNNNNNN.ckpt`` every ``checkpoint_every`` iterations (kept) and ``last.ckpt`` every
+        ``last_checkpoint_every`` and after the last iteration (the one resume recipe of every
+        stage: ``ckpt_path=<run>/checkpoints/last.ckpt``). All ranks call save (a collective)."""
+        if self.run_dir is None:
+            return
+        c, done = self.config, self.iteration >= self.config.total_steps
+        if c.checkpoint_every and self.iteration % c.checkpoint_every == 0:
+            self.trainer.save_checkpoint(self.run_dir / "checkpoints" / f"iter{self.iteration:06d}.ckpt")
+        if c.last_checkpoint_every and (self.iteration % c.last_checkpoint_every == 0 or done):
+            self.trainer.save_checkpoint(self.run_dir / "checkpoints" / "last.ckpt")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Policy, value, optimizers and schedulers are Lightning's; add what PPO needs to resume."""
@@ -338,6 +360,7 @@ class PPOModule(pl.LightningModule):
         self.iteration, self.ptx_position = int(state["iteration"]), int(state["ptx_position"])
         self.kl_controller.load_state_dict(state["kl_controller"])
         self.score_history = list(state["score_history"])
+        self._truncate_history(self.iteration)
         per_rank = state["rng_per_rank"]
         if self.global_rank < len(per_rank):  # same world size: exact continuation of each rank's streams
             self._pending_sampler_state = set_rng_states(per_rank[self.global_rank])

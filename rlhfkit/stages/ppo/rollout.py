@@ -147,6 +147,7 @@ def make_rollout(
     missing_eos_penalty: float | None = None,
     missing_eos_mode: str = "replace",
     timer=None,
+    reward_name: str = "reward",
     lm_head_last_only: bool | None = None,
     preallocated_kv_cache: bool | None = None,
 ) -> Rollout:
@@ -156,7 +157,8 @@ def make_rollout(
         prompts: B prompt strings (repeat a prompt G times in a row for group estimators).
         policy, ref_policy: causal LMs sharing ``tokenizer`` (item 38).
         value_model: a ``ScalarHeadModel`` critic, or None (critic-free).
-        reward_fn: ``(prompts, responses) -> (B,)`` scores.
+        reward_fn: ``(prompts, responses) -> (B,)`` scores; ``reward_name`` names it in errors
+            (a non-finite score raises :class:`rlhfkit.errors.NonFiniteError`).
         tokenizer: pad token distinct from EOS (item 35).
         sampling: see :class:`SamplingConfig`.
         max_prompt_length: prompts are cut to their last ``max_prompt_length`` tokens.
@@ -202,7 +204,7 @@ def make_rollout(
 
     with timed_phase(timer, "reward"):
         responses = tokenizer.batch_decode(response_ids.cpu().tolist(), skip_special_tokens=True)  # EOS and pads dropped
-        raw_scores = check_scores(reward_fn(prompts, responses), len(prompts), "reward").to(device)  # (B,)
+        raw_scores = check_scores(reward_fn(prompts, responses), len(prompts), reward_name).to(device)  # (B,)
         scores = raw_scores
         if missing_eos_penalty is not None:
             scores = apply_missing_eos_penalty(raw_scores, has_eos, float(missing_eos_penalty), missing_eos_mode)  # item 21

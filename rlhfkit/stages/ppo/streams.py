@@ -8,6 +8,7 @@ one-batch-ahead prefetch cannot shift it.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger(__name__)
 
 
 class BatchStream:
@@ -74,6 +77,31 @@ def encode_texts(tokenizer, texts: Sequence[str], max_length: int, device: torch
         ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
         mask[i, :len(row)] = 1
     return ids.to(device), mask.to(device)
+
+
+def count_truncated(tokenizer, texts: Sequence[str], max_length: int, where: str, limit_key: str, kept: str) -> int:
+    """How many ``texts`` have more than ``max_length`` tokens and will be cut (one warning if any).
+
+    Tokenized exactly as the rollout's :func:`rlhfkit.models.encoding.encode_prompts` and
+    :func:`encode_texts` do (no special tokens), once at load time, so the count is exact and the
+    cut is reported in ``metrics.json`` rather than happening silently in every batch.
+    """
+    n = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) > max_length for t in texts)
+    if n:
+        log.warning("%s: %d of %d examples exceed %s=%d tokens; only their %s %d tokens are used",
+                    where, n, len(texts), limit_key, max_length, kept, max_length)
+    return n
+
+
+def truncation_counts(tokenizer, prompts: Sequence[str], texts: Sequence[str] | None, stage: Any) -> dict[str, int]:
+    """``data/prompts/train/truncated`` (prompts keep their last ``stage.max_prompt_length`` tokens)
+    and, for PPO-ptx, ``data/pretrain/train/truncated`` (texts keep their first ``stage.ptx_max_length``)."""
+    out = {"data/prompts/train/truncated": count_truncated(
+        tokenizer, prompts, stage.max_prompt_length, "data.prompts.train", "stage.max_prompt_length", "last")}
+    if texts is not None:
+        out["data/pretrain/train/truncated"] = count_truncated(
+            tokenizer, texts, stage.ptx_max_length, "data.pretrain.train", "stage.ptx_max_length", "first")
+    return out
 
 
 def rng_states(generator: torch.Generator | None) -> dict[str, Any]:

@@ -20,15 +20,24 @@ from rlhfkit.stages.lifecycle import make_loader
 class LengthBuckets(Sampler):
     """Batches of similar length (less padding, the same examples each epoch): each epoch the
     indices are shuffled (seed + epoch), cut into chunks of ``chunk_batches`` batches, sorted by
-    length inside a chunk, batched, and the batches shuffled."""
+    length inside a chunk, batched, and the batches shuffled.
+
+    The epoch is the one Lightning sets (``set_epoch``), so a resumed run draws the same batches
+    as the uninterrupted one; without ``set_epoch`` each iteration is the next epoch.
+    """
 
     def __init__(self, lengths: list[int], batch_size: int, seed: int = 0, chunk_batches: int = 50) -> None:
         self.lengths, self.batch_size, self.seed, self.chunk = lengths, batch_size, seed, chunk_batches * batch_size
-        self.epoch = 0
+        self.epoch, self._epoch_was_set = 0, False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self._epoch_was_set = int(epoch), True
 
     def __iter__(self):
         rng = random.Random(self.seed + self.epoch)
-        self.epoch += 1
+        if not self._epoch_was_set:
+            self.epoch += 1
+        self._epoch_was_set = False
         order = list(range(len(self.lengths)))
         rng.shuffle(order)
         batches = []
@@ -48,10 +57,13 @@ def as_lm_examples(texts: list) -> list[SFTExample]:
     return [SFTExample("", t.text, t.origin) for t in texts]
 
 
-def text_train_valid(cfg: DictConfig, plugins: PluginManager, valid_fraction: float, seed: int) -> tuple[list, list]:
-    train = load_split(cfg, plugins, "data.pretrain.train", "text")
+def text_train_valid(cfg: DictConfig, plugins: PluginManager, valid_fraction: float, seed: int,
+                     counts: dict[str, float] | None = None) -> tuple[list, list]:
+    """``data.pretrain.train`` and ``.valid`` (or a random ``valid_fraction`` of train); ``counts``
+    gets each source's load counts (records, skipped: :func:`rlhfkit.stages.data_sources.load_counts`)."""
+    train = load_split(cfg, plugins, "data.pretrain.train", "text", counts)
     if select(cfg, "data.pretrain.valid") is not None:
-        return train, load_split(cfg, plugins, "data.pretrain.valid", "text")
+        return train, load_split(cfg, plugins, "data.pretrain.valid", "text", counts)
     if not 0 < valid_fraction < 1:
         raise ConfigError(f"stage.valid_fraction must be in (0, 1) when data.pretrain.valid is null, got {valid_fraction}")
     order = list(range(len(train)))
@@ -65,7 +77,7 @@ def text_train_valid(cfg: DictConfig, plugins: PluginManager, valid_fraction: fl
 
 def train_loader(train: list[SFTExample], collate, stage, seed: int) -> DataLoader:
     if not stage.bucket_by_length:
-        return make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers)
+        return make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers, seed=seed)
     lengths = [len(e.completion.split()) for e in train]  # words: a proxy of tokens for ordering only
     return DataLoader(train, batch_sampler=LengthBuckets(lengths, stage.batch_size, seed), collate_fn=collate,
                       num_workers=stage.num_workers, persistent_workers=stage.num_workers > 0)

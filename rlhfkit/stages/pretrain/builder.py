@@ -14,10 +14,10 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rlhfkit.plugins import PluginManager
-from rlhfkit.stages.lifecycle import StageRun, make_loader, trainer_metrics
+from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, make_loader, trainer_metrics
 from rlhfkit.stages.pretrain.batching import as_lm_examples, text_train_valid, train_loader
 from rlhfkit.stages.pretrain.config import PretrainConfig
-from rlhfkit.stages.sft.batching import SFTCollator, count_too_long
+from rlhfkit.stages.sft.batching import SFTCollator, truncation_counts
 from rlhfkit.stages.sft.config import SFTConfig
 from rlhfkit.stages.sft.module import SFTModule
 from rlhfkit.stages.typed_config import from_node
@@ -38,11 +38,12 @@ def run_pretrain(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict
     ])
     stage = from_node(PretrainConfig, cfg.stage)
     bundle = run.build("model", "model")
-    texts_train, texts_valid = text_train_valid(cfg, plugins, stage.valid_fraction, cfg.seed)
+    counts: dict[str, float] = {}  # load and truncation counts: logged and in metrics.json
+    texts_train, texts_valid = text_train_valid(cfg, plugins, stage.valid_fraction, cfg.seed, counts)
     if stage.valid_limit is not None:
         texts_valid = texts_valid[: int(stage.valid_limit)]
     train, valid = as_lm_examples(texts_train), as_lm_examples(texts_valid)
-    count_too_long(bundle.tokenizer, train, stage.max_length, "data.pretrain.train")
+    counts |= truncation_counts(bundle.tokenizer, {"train": train, "valid": valid}, stage.max_length, "pretrain")
     collate = SFTCollator(bundle.tokenizer, stage.max_length)
     # samples: the model continues the first words of validation documents
     starts = [" ".join(e.completion.split()[: stage.sample_prefix_words]) for e in valid[: stage.n_samples]]
@@ -50,12 +51,13 @@ def run_pretrain(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict
                        sample_prompts=[s for s in starts if s], samples_dir=str(run.run_dir))
     trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps,
                           limit_train_batches=stage.limit_train_batches)
+    log_to_trainer(trainer, counts)
     trainer.fit(
         module,
         train_dataloaders=train_loader(train, collate, stage, cfg.seed),
         val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
-        ckpt_path=cfg.ckpt_path,
+        ckpt_path=run.ckpt_path,
     )
-    metrics = trainer_metrics(trainer) | {"data/pretrain/train_texts": float(len(train)),
-                                          "data/pretrain/valid_texts": float(len(valid))}
+    metrics = trainer_metrics(trainer) | counts | {"data/pretrain/train_texts": float(len(train)),
+                                                   "data/pretrain/valid_texts": float(len(valid))}
     return run.finish(trainer, metrics, bundle.save_pretrained, [bundle.model])

@@ -4,8 +4,10 @@ text (IG's GPT-3; item 29). Each text is trained on whole, EOS appended (no prom
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
+from rlhfkit.stages.option_rules import (BATCH_LIMIT, COUNT, EPOCHS, FRACTION, LEARNING_RATE, MAX_STEPS,
+                                          NONNEGATIVE_COUNT, at_least, bounded_schedule, optional)
 from rlhfkit.stages.sft.config import cosine_to_10_percent
 
 
@@ -27,3 +29,11 @@ class PretrainConfig:
     sample_prefix_words: int = 4  # words of a validation document the model continues
     max_new_tokens: int = 16      # tokens per continuation
     bucket_by_length: bool = True  # batch texts of similar length together (less padding; not in the papers)
+
+    RULES: ClassVar = {
+        "lr": LEARNING_RATE, "max_length": at_least(2), "batch_size": COUNT, "max_epochs": EPOCHS,
+        "max_steps": MAX_STEPS, "limit_train_batches": BATCH_LIMIT, "valid_fraction": FRACTION,
+        "valid_limit": optional(COUNT), "num_workers": NONNEGATIVE_COUNT, "sample_every_n_epochs": NONNEGATIVE_COUNT,
+        "n_samples": NONNEGATIVE_COUNT, "sample_prefix_words": COUNT, "max_new_tokens": COUNT,
+    }
+    cross_checks = bounded_schedule

@@ -102,3 +102,11 @@ def count_too_long_rankings(tokenizer, examples: Sequence[Any], max_length: int,
         log.warning("%s: %d of %d (prompt, completion) rows exceed max_length=%d tokens and will be "
                     "truncated (the start of the prompt is cut)", where, too_long, total, max_length)
     return too_long
+
+
+def ranking_truncation_counts(tokenizer, splits: dict[str, Sequence[Any]], max_length: int) -> dict[str, int]:
+    """``data/preference/<split>/truncated``: :func:`count_too_long_rankings` of each split, so the
+    cut rows reach ``metrics.json`` and not only the log."""
+    return {f"data/preference/{split}/truncated": count_too_long_rankings(tokenizer, examples, max_length,
+                                                                          f"data.preference.{split}")
+            for split, examples in splits.items()}

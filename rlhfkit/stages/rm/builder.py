@@ -23,18 +23,17 @@ from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.plugins import PluginManager
 from rlhfkit.stages.data_sources import filter_hook, filter_keys, load_split, train_valid
 from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, make_loader, trainer_metrics
-from rlhfkit.stages.rm.batching import RankingCollator, count_too_long_rankings
+from rlhfkit.stages.rm.batching import RankingCollator, ranking_truncation_counts
 from rlhfkit.stages.rm.config import RMConfig
 from rlhfkit.stages.rm.metrics import agreement_report
 from rlhfkit.stages.rm.module import RewardModelModule
-from rlhfkit.stages.rm.normalisation import check_normalisation, normalise_and_export
+from rlhfkit.stages.rm.normalisation import normalise_and_export
 from rlhfkit.stages.rm.report import data_report, drop_all_tied, flat, log_summary, no_nan, summary
 from rlhfkit.stages.typed_config import from_node
 
 
 def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, Any]:
     stage = from_node(RMConfig, cfg.stage)
-    check_normalisation(stage.normalisation)
     parts = [("model", "model"), ("dataset", "data.preference.train"), ("dataset", "data.preference.valid"),
              ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"), *filter_keys(cfg, "preference")]
     if stage.normalisation.mode != "none" and stage.normalisation.source == "data.sft.train":
@@ -46,9 +45,9 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
     tokenizer = bundle.tokenizer
     del bundle  # the RM holds a copy of the body; the LM head is not needed
 
-    hygiene: dict[str, float] = {}
+    hygiene: dict[str, float] = {}  # load, filter and truncation counts: logged, metrics.json, rm_report.json
     train, valid = train_valid(cfg, plugins, "preference", "preference", stage.valid_fraction,
-                               prepare=filter_hook(cfg, plugins, "preference", hygiene))
+                               prepare=filter_hook(cfg, plugins, "preference", hygiene), counts=hygiene)
     group = functools.partial(group_of, key=stage.group_key)
     agreement = {"train": agreement_report(train, group), "valid": agreement_report(valid, group)}
     train, n_tied_train = drop_all_tied(train, "train")
@@ -56,8 +55,8 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
     if not train or not valid:
         raise ConfigError("data.preference: no ranking with a comparable pair is left in "
                           f"{'train' if not train else 'valid'} (all ties?)")
-    too_long = count_too_long_rankings(tokenizer, train, stage.max_length, "data.preference.train")
-    data = data_report(train, valid, {"train": n_tied_train, "valid": n_tied_valid}, too_long, group)
+    hygiene |= ranking_truncation_counts(tokenizer, {"train": train, "valid": valid}, stage.max_length)
+    data = data_report(train, valid, {"train": n_tied_train, "valid": n_tied_valid}, group)
 
     labelers = sorted({e.labeler_id for e in valid if e.labeler_id is not None})
     groups = sorted({g for e in valid if (g := group(e)) is not None})
@@ -67,17 +66,19 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
                                group_names=groups, samples_dir=str(run.run_dir))
     trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps,
                           limit_train_batches=stage.limit_train_batches)
-    log_to_trainer(trainer, hygiene | flat(data, "data/preference/") | flat(agreement, "agreement/"))
+    data_counts = hygiene | flat(data, "data/preference/")  # skips, ties dropped, truncation: into metrics.json
+    log_to_trainer(trainer, data_counts | flat(agreement, "agreement/"))
     trainer.fit(
         module,
-        train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers),
+        train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers,
+                                     seed=cfg.seed),
         val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
-        ckpt_path=cfg.ckpt_path,
+        ckpt_path=run.ckpt_path,
     )
-    metrics = trainer_metrics(trainer)
+    metrics = trainer_metrics(trainer) | data_counts
 
     def export(final_dir: Path) -> None:
-        sft_data = lambda: load_split(cfg, plugins, "data.sft.train", "sft")  # noqa: E731
+        sft_data = lambda: load_split(cfg, plugins, "data.sft.train", "sft", metrics)  # noqa: E731
         normalisation = normalise_and_export(stage, module.model, tokenizer, train, sft_data, final_dir)
         metrics["rm/demo_score_mean_after_norm"] = normalisation["demo_after_norm"]["mean"]
         metrics["rm/demo_score_mean_raw"] = normalisation["demo_raw"]["mean"]

@@ -6,8 +6,10 @@ model (``model=hf model.path=<sft run>/final``); the head is new, N(0, 1/sqrt(d+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
+from rlhfkit.stages.option_rules import (BATCH_LIMIT, COUNT, EPOCHS, FRACTION, LEARNING_RATE, MAX_STEPS,
+                                          NONNEGATIVE_COUNT, above, at_least, bounded_schedule, one_of, optional)
 from rlhfkit.stages.sft.config import cosine_to_10_percent
 
 NORMALISATION_MODES = ("demonstrations", "gain_bias", "none")
@@ -24,6 +26,11 @@ class NormalisationConfig:
     target_mean: float = 0.0      # demonstrations score mean 0 after normalisation (item 9)
     target_std: float = 1.0       # gain_bias only: LHP's N(0, 1) target (item 9)
     batch_size: int = 64          # pairs per forward pass while scoring demonstrations
+
+    RULES: ClassVar = {
+        "mode": one_of(*NORMALISATION_MODES), "source": one_of(*DEMO_SOURCES), "limit": optional(COUNT),
+        "target_std": above(0), "batch_size": COUNT,
+    }
 
 
 @dataclass(frozen=True)
@@ -42,3 +49,10 @@ class RMConfig:
     group_key: str = "group"      # the labeler_meta key whose values are the labeler groups reported (item 25)
     n_table_pairs: int = 16       # example (chosen, rejected) pairs and their scores logged as a table
     normalisation: NormalisationConfig = field(default_factory=NormalisationConfig)  # item 9
+
+    RULES: ClassVar = {
+        "lr": LEARNING_RATE, "max_length": at_least(2), "batch_size": COUNT, "max_epochs": EPOCHS,
+        "max_steps": MAX_STEPS, "limit_train_batches": BATCH_LIMIT, "margin": at_least(0),
+        "valid_fraction": FRACTION, "num_workers": NONNEGATIVE_COUNT, "n_table_pairs": NONNEGATIVE_COUNT,
+    }
+    cross_checks = bounded_schedule

@@ -20,13 +20,6 @@ from rlhfkit.stages.rm.module import score_texts
 log = logging.getLogger(__name__)
 
 
-def check_normalisation(norm: NormalisationConfig) -> None:
-    if norm.mode not in NORMALISATION_MODES:
-        raise ConfigError(f"stage.normalisation.mode: unknown '{norm.mode}'; known: {', '.join(NORMALISATION_MODES)}")
-    if norm.source not in DEMO_SOURCES:
-        raise ConfigError(f"stage.normalisation.source: unknown '{norm.source}'; known: {', '.join(DEMO_SOURCES)}")
-
-
 def demonstrations(norm: NormalisationConfig, train: list, sft_data: Callable[[], list]) -> tuple[list[str], list[str]]:
     """(prompts, completions) the normalisation is fitted on (item 9), per ``stage.normalisation.source``.
 

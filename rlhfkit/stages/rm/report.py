@@ -14,7 +14,7 @@ from rlhfkit.stages.rm.metrics import tie_counts
 log = logging.getLogger(__name__)
 
 
-def data_report(train: list, valid: list, n_all_tied: dict[str, int], too_long: int,
+def data_report(train: list, valid: list, n_all_tied: dict[str, int],
                  group: Callable[[Any], str | None] = group_of) -> dict[str, Any]:
     ties = {"train": tie_counts(train), "valid": tie_counts(valid)}
     groups = {"train": sorted({g for e in train if (g := group(e)) is not None}),
@@ -22,7 +22,7 @@ def data_report(train: list, valid: list, n_all_tied: dict[str, int], too_long: 
     return {"train_rankings": len(train), "valid_rankings": len(valid),
             "train_pairs": ties["train"]["pairs"], "valid_pairs": ties["valid"]["pairs"],
             "tied_pairs_dropped": {s: ties[s]["tied_pairs"] for s in ties},
-            "all_tied_rankings_dropped": n_all_tied, "train_rows_truncated": too_long,
+            "all_tied_rankings_dropped": n_all_tied,
             "labelers": {"train": len({e.labeler_id for e in train if e.labeler_id is not None}),
                          "valid": len({e.labeler_id for e in valid if e.labeler_id is not None})},
             "groups": groups}

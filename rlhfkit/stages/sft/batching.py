@@ -35,3 +35,10 @@ def count_too_long(tokenizer, examples: list, max_length: int, where: str) -> in
         log.warning("%s: %d of %d examples exceed max_length=%d tokens and will be truncated "
                     "(the start of the prompt is cut)", where, too_long, len(examples), max_length)
     return too_long
+
+
+def truncation_counts(tokenizer, splits: dict[str, list], max_length: int, group: str) -> dict[str, int]:
+    """``data/<group>/<split>/truncated``: :func:`count_too_long` of each split, so the cut pairs
+    reach ``metrics.json`` and not only the log."""
+    return {f"data/{group}/{split}/truncated": count_too_long(tokenizer, examples, max_length, f"data.{group}.{split}")
+            for split, examples in splits.items()}

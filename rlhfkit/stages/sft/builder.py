@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from rlhfkit.plugins import PluginManager
 from rlhfkit.stages.data_sources import filter_hook, filter_keys, train_valid
 from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, make_loader, trainer_metrics
-from rlhfkit.stages.sft.batching import SFTCollator, count_too_long
+from rlhfkit.stages.sft.batching import SFTCollator, truncation_counts
 from rlhfkit.stages.sft.config import SFTConfig
 from rlhfkit.stages.sft.module import SFTModule
 from rlhfkit.stages.typed_config import from_node
@@ -23,10 +23,10 @@ def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     ])
     stage = from_node(SFTConfig, cfg.stage)
     bundle = run.build("model", "model")
-    hygiene: dict[str, float] = {}
+    hygiene: dict[str, float] = {}  # load, filter and truncation counts: logged and in metrics.json
     train, valid = train_valid(cfg, plugins, "sft", "sft", stage.valid_fraction,
-                               prepare=filter_hook(cfg, plugins, "sft", hygiene))
-    count_too_long(bundle.tokenizer, train, stage.max_length, "data.sft.train")
+                               prepare=filter_hook(cfg, plugins, "sft", hygiene), counts=hygiene)
+    hygiene |= truncation_counts(bundle.tokenizer, {"train": train, "valid": valid}, stage.max_length, "sft")
     collate = SFTCollator(bundle.tokenizer, stage.max_length)
     module = SFTModule(bundle.model, bundle.tokenizer, stage, *run.optimizers(),
                        sample_prompts=[e.prompt for e in valid[: stage.n_samples]], samples_dir=str(run.run_dir))
@@ -35,8 +35,9 @@ def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     log_to_trainer(trainer, hygiene)
     trainer.fit(
         module,
-        train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers),
+        train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers,
+                                     seed=cfg.seed),
         val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
-        ckpt_path=cfg.ckpt_path,
+        ckpt_path=run.ckpt_path,
     )
     return run.finish(trainer, trainer_metrics(trainer) | hygiene, bundle.save_pretrained, [bundle.model])

@@ -7,7 +7,10 @@ overrides one field. The module and the builder take the whole frozen :class:`SF
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
+
+from rlhfkit.stages.option_rules import (BATCH_LIMIT, COUNT, EPOCHS, FRACTION, LEARNING_RATE, MAX_STEPS,
+                                          NONNEGATIVE_COUNT, at_least, bounded_schedule)
 
 
 def cosine_to_10_percent() -> dict[str, Any]:
@@ -31,3 +34,12 @@ class SFTConfig:
     sample_every_n_epochs: int = 1  # log a table of greedy samples on validation prompts
     n_samples: int = 4            # rows of that table
     max_new_tokens: int = 32      # tokens per sample
+
+    RULES: ClassVar = {
+        "lr": LEARNING_RATE, "max_length": at_least(2), "batch_size": COUNT, "max_epochs": EPOCHS,
+        "max_steps": MAX_STEPS, "limit_train_batches": BATCH_LIMIT, "valid_fraction": FRACTION,
+        "num_workers": NONNEGATIVE_COUNT, "sample_every_n_epochs": NONNEGATIVE_COUNT, "n_samples": NONNEGATIVE_COUNT,
+        "max_new_tokens": COUNT,
+    }
+
+    cross_checks = bounded_schedule

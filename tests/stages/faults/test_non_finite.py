@@ -80,3 +80,56 @@ def test_a_checkpoint_with_a_nan_weight_is_refused():
     guard.on_save_checkpoint(trainer, None, {"state_dict": {"w": torch.ones(2), "step": torch.tensor(3)}})
     with pytest.raises(NonFiniteError, match=r"weight 'b' is not finite; the checkpoint was not written"):
         guard.on_save_checkpoint(trainer, None, {"state_dict": {"w": torch.ones(2), "b": torch.tensor([float("nan")])}})
+
+
+class NaNReward:
+    """A reward plugin whose third call returns NaN scores (a bug in a user's scorer)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @staticmethod
+    def factory():
+        return NaNReward()
+
+    def __call__(self, prompts, completions):
+        self.calls += 1
+        scores = torch.ones(len(completions))
+        return scores * float("nan") if self.calls >= 3 else scores
+
+
+class NaNRewardPlugin:
+    from rlhfkit import hookimpl
+
+    @hookimpl
+    def rlhfkit_reward_functions(self):
+        return {"nan_after_two": NaNReward.factory}
+
+
+def test_a_reward_plugin_returning_nan_stops_ppo_naming_the_plugin(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from rlhfkit.config_dir import config_dir
+    from rlhfkit.plugins import get_plugin_manager
+    from rlhfkit.stages.ppo.builder import run_ppo
+
+    rng = random.Random(0)
+    prompts = write_jsonl(tmp_path / "prompts.jsonl",
+                          [{"prompt": " ".join(rng.choice(WORDS[2:]) for _ in range(3))} for _ in range(16)])
+    run = tmp_path / "run"
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            "stage=ppo", f"data.prompts.train.path={prompts}", "model.size=nano", "stage.max_new_tokens=4",
+            "stage.total_steps=4", "stage.rollout_batch_size=4", "stage.minibatch_size=4", "stage.ppo_epochs=1",
+            "stage.last_checkpoint_every=1", "reward=custom", "reward.name=nan_after_two", *QUIET,
+            f"paths.output_dir={run}"])
+    plugins = get_plugin_manager()
+    plugins.register(NaNRewardPlugin(), name="nan-reward-test")
+    with pytest.raises(NonFiniteError) as caught:
+        run_ppo(cfg, plugins, run)
+    message = str(caught.value)
+    assert "stage ppo: step 3: reward plugin 'nan_after_two' returned 4 non-finite scores of 4 (first: nan)" in message
+    assert "last.ckpt" in message and "\n" not in message
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["ppo"]["iteration"] == 2 and first_non_finite(state["state_dict"].items()) is None
+    assert not (run / "final").exists()

@@ -234,5 +234,6 @@ def test_real_hh_file(tmp_path, shared_data):
     metrics = run_rm(cfg, PluginManager(), tmp_path / "run")
     report = json.loads((tmp_path / "run" / "rm_report.json").read_text())
     assert report["data"]["train_rankings"] + report["data"]["valid_rankings"] == 64
-    assert report["data"]["train_rows_truncated"] > 0  # long dialogues: cut and counted
+    assert report["hygiene"]["data/preference/train/truncated"] > 0  # long dialogues: cut and counted
+    assert metrics["data/preference/train/truncated"] == report["hygiene"]["data/preference/train/truncated"]
     assert "val/accuracy" in metrics and abs(metrics["rm/demo_score_mean_after_norm"]) < 1e-4
