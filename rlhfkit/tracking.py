@@ -5,6 +5,11 @@ time and only the mode ("online"/"offline") is recorded. The command line W&B re
 hyperparameters it is given are masked (:mod:`rlhfkit.secret_masking`). "Online" with no usable
 W&B server falls back to offline after a probe of a few seconds (:func:`server_unreachable`)
 instead of hanging in W&B's retries and dying with a CommError.
+
+A run records itself: :func:`record_run_config` (called by every stage when its Trainer is
+built) makes the stage's whole resolved config, masked, the W&B run's config (next to the
+LightningModule's hyperparameters, which Lightning logs), and uploads ``resolved_config.yaml``
+as an artifact of type ``config`` (also kept in the run's files, offline runs too).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from rlhfkit.errors import ConfigError
 from rlhfkit.secret_masking import mask_config, masked_argv
+
+RUN_CONFIG_FILE = "resolved_config.yaml"  # written by rlhfkit.stages.run_files.save_resolved_config
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +124,51 @@ def wandb_mode(mode: str = "auto", save_dir: str | None = None) -> str:
 class MaskedWandbLogger(WandbLogger):
     """Lightning's WandbLogger that hands W&B no secret: W&B records ``sys.argv`` in its run
     metadata when the run starts (overrides such as ``+hf_token=...`` among them), and stores the
-    hyperparameters it is given as the run config."""
+    hyperparameters it is given as the run config.
+
+    :meth:`record_run` adds the stage's whole config and its files (written when the W&B run
+    starts, or at once if it has)."""
+
+    _run_record: tuple[dict[str, Any], list[Path]] | None = None  # (masked config, files) not yet written
 
     @property
     def experiment(self) -> Any:
         if self._experiment is not None:
             return WandbLogger.experiment.fget(self)  # type: ignore[attr-defined]
         with masked_argv():
-            return WandbLogger.experiment.fget(self)  # type: ignore[attr-defined]
+            experiment = WandbLogger.experiment.fget(self)  # type: ignore[attr-defined]
+        if self._experiment is not None and self._run_record is not None:  # rank 0: the run has just started
+            self._write_run_record()
+        return experiment
+
+    def record_run(self, config: Any, files: list[Path] | tuple[Path, ...] = ()) -> None:
+        """``config`` (a plain dict: the stage's resolved config), masked, becomes the W&B run's config
+        and ``files`` (those that exist then) one artifact of type ``config``, named
+        ``config-<run name>``, and copies in the run's files."""
+        self._run_record = (mask_config(dict(config)), [Path(f) for f in files])
+        if self._experiment is not None:
+            self._write_run_record()
+
+    @rank_zero_only
+    def _write_run_record(self) -> None:
+        import wandb
+
+        run, (config, files) = self._experiment, self._run_record  # type: ignore[misc]
+        self._run_record = None
+        if run is None or not hasattr(run, "config"):
+            return
+        run.config.update(config, allow_val_change=True)
+        files = [f for f in files if f.is_file()]
+        if not files or getattr(getattr(run, "settings", None), "mode", None) == "disabled":
+            return
+        name = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"config-{run.name or run.id}")
+        artifact = wandb.Artifact(name=name, type="config", description="the stage's resolved config, secrets masked",
+                                  metadata={"files": [f.name for f in files]})
+        for path in files:
+            artifact.add_file(str(path), name=path.name)
+        run.log_artifact(artifact)
+        for path in files:  # the run's own files too: in an offline run directory, synced with it
+            run.save(str(path), base_path=str(path.parent), policy="now")
 
     def log_hyperparams(self, params: Any) -> None:
         super().log_hyperparams(mask_config(dict(vars(params) if isinstance(params, Namespace) else params)))
@@ -156,6 +200,20 @@ def make_wandb_logger(
         save_dir=save_dir, project=project, name=name, group=group, tags=list(tags or []),
         offline=resolved == "offline", mode=resolved, log_model=log_model,
     )
+
+
+def record_run_config(loggers: Any, cfg: Any, run_dir: str | Path) -> None:
+    """Every W&B logger of a stage records the stage's whole resolved ``cfg`` (masked) as its run
+    config and ``<run_dir>/resolved_config.yaml`` as an artifact (:meth:`MaskedWandbLogger.record_run`);
+    other loggers are left alone."""
+    wandb_loggers = [logger for logger in loggers or [] if isinstance(logger, MaskedWandbLogger)]
+    if not wandb_loggers:
+        return
+    from omegaconf import DictConfig, OmegaConf
+
+    config = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    for logger in wandb_loggers:
+        logger.record_run(config, [Path(run_dir) / RUN_CONFIG_FILE])
 
 
 def make_csv_logger(save_dir: str, name: str = "csv") -> CSVLogger:

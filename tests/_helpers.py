@@ -49,17 +49,17 @@ def single_run_dir(runs_dir: Path, task: str = "train") -> Path:
     return dirs[0]
 
 
-def read_wandb_history(run_file: Path) -> list[dict[str, Any]]:
-    """The history rows of an offline W&B run (its ``run-*.wandb`` transaction log).
+def read_wandb_records(run_file: Path) -> list[Any]:
+    """Every protobuf ``Record`` of an offline W&B run (its ``run-*.wandb`` transaction log).
 
     The file is a LevelDB-style log (32 KiB blocks of chunks: crc u32, length u16, type u8) of
-    protobuf ``Record`` messages after a 7-byte header; history rows hold JSON-encoded values.
+    protobuf ``Record`` messages after a 7-byte header.
     """
     from wandb.proto import wandb_internal_pb2 as pb
 
     data = run_file.read_bytes()
     assert data[:4] == b":W&B", f"{run_file} is not a W&B transaction log"
-    block, pos, pending, records = 32768, 7, b"", []
+    block, pos, pending, chunks = 32768, 7, b"", []
     while pos + 7 <= len(data):
         if block - pos % block < 7:
             pos += block - pos % block
@@ -70,20 +70,25 @@ def read_wandb_history(run_file: Path) -> list[dict[str, Any]]:
         if kind == 0 and length == 0:
             break
         if kind == 1:
-            records.append(chunk)
+            chunks.append(chunk)
         elif kind == 2:
             pending = chunk
         elif kind == 3:
             pending += chunk
         elif kind == 4:
-            records.append(pending + chunk)
-    rows = []
-    for raw in records:
+            chunks.append(pending + chunk)
+    records = []
+    for raw in chunks:
         record = pb.Record()
         record.ParseFromString(raw)
-        if record.WhichOneof("record_type") == "history":
-            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item})
-    return rows
+        records.append(record)
+    return records
+
+
+def read_wandb_history(run_file: Path) -> list[dict[str, Any]]:
+    """The history rows of an offline W&B run, values JSON-decoded."""
+    return [{item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            for record in read_wandb_records(run_file) if record.WhichOneof("record_type") == "history"]
 
 
 QUIET_IN_PROCESS = ["logger=none", "callbacks=none", "trainer.enable_progress_bar=false"]

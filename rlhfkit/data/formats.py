@@ -4,7 +4,8 @@ Formats (name: keys -> example):
 
 SFT (kind ``"sft"``, :class:`SFTExample`), the TRL standard formats:
   ``prompt_completion``: ``prompt`` + ``completion``, both strings or both message lists.
-  ``messages``: a conversation; the final assistant turn is the completion, the rest the prompt.
+  ``messages``: a conversation; the final assistant turn is the completion, the rest the prompt
+  (system, user, tool and earlier assistant turns: context, never trained on).
 Text (kind ``"text"``, :class:`TextExample`):
   ``text``: pretraining text.
 Prompts (kind ``"prompt"``, :class:`PromptExample`):
@@ -14,8 +15,12 @@ Preferences (kind ``"preference"``, :class:`RankingExample`):
   ``pairwise``: TRL ``prompt`` / ``chosen`` / ``rejected`` strings -> K=2, ranks [0, 1].
   ``pairwise_conversational``: ``chosen`` / ``rejected`` message lists, with ``prompt`` a message
   list or implicit (the shared leading messages of chosen and rejected, up to the last shared
-  user turn).
-  ``hh``: Anthropic HH ``chosen`` / ``rejected`` full dialogues (see :func:`split_hh`).
+  user or tool turn).
+  ``pairwise_implicit``: TRL's implicit-prompt preference strings, ``chosen`` / ``rejected``
+  without ``prompt`` and without HH markers: the prompt is their common prefix (see
+  :func:`split_common_prefix`).
+  ``hh``: Anthropic HH ``chosen`` / ``rejected`` full dialogues (see :func:`split_hh`); detected
+  when either string holds a ``"\\n\\nAssistant:"`` marker.
   ``ranking``: ``prompt``, ``completions`` (K = 2..9 strings), ``ranking`` (the rank of each
   completion, a dense ranking: see :mod:`rlhfkit.data.examples`).
   All preference formats take optional ``labeler_id``, ``user_id`` (string or int) and a
@@ -24,7 +29,10 @@ Preferences (kind ``"preference"``, :class:`RankingExample`):
 SFT formats take an optional ``user_id`` as well. Other keys are ignored.
 
 Conversational data is rendered to text with :mod:`rlhfkit.data.chat` (the tokenizer's chat
-template if given, else the HH-style fallback).
+template if given, else the HH-style fallback); message contents may be strings or lists of
+typed text parts, and roles system/user/assistant/tool. Each rendered record is counted in the
+report's notes as ``rendered_chat_template`` or ``rendered_hh_fallback`` (so a stage knows which
+format its model was trained in, and ``metrics.json`` says it).
 """
 
 from __future__ import annotations
@@ -38,9 +46,11 @@ from typing import Any, NamedTuple
 
 from rlhfkit.data.chat import (
     ASSISTANT,
+    PROMPT_END_ROLES,
+    has_chat_template,
     render_messages,
     render_prompt_completion,
-    split_prompt_completion,
+    split_final_assistant,
     validate_messages,
 )
 from rlhfkit.data.errors import DataFormatError
@@ -118,6 +128,14 @@ def _note(notes: Counter | None, key: str) -> None:
         notes[key] += 1
 
 
+RENDERED_TEMPLATE = "rendered_chat_template"  # notes: records rendered with the tokenizer's template
+RENDERED_FALLBACK = "rendered_hh_fallback"  # notes: records rendered with the HH fallback
+
+
+def _note_rendered(notes: Counter | None, tokenizer: Any) -> None:
+    _note(notes, RENDERED_TEMPLATE if has_chat_template(tokenizer) else RENDERED_FALLBACK)
+
+
 # --------------------------------------------------------------------------- SFT / text / prompt
 
 
@@ -128,18 +146,18 @@ def parse_prompt_completion(row: dict, origin: str, tokenizer: Any = None, notes
         for key, value in (("prompt", prompt), ("completion", completion)):
             if not isinstance(value, list):
                 raise DataFormatError(origin, key, f"expected a list of messages (conversational prompt/completion), got {_type(value)}")
-        p_msgs = validate_messages(prompt, origin, "prompt", require_last="user")
+        p_msgs = validate_messages(prompt, origin, "prompt", require_last=PROMPT_END_ROLES)
         c_msgs = _assistant_messages(completion, origin, "completion")
         p_text, c_text = render_prompt_completion(p_msgs, c_msgs, tokenizer, origin, "completion")
+        _note_rendered(notes, tokenizer)
         return SFTExample(p_text, c_text, origin, user_id)
     return SFTExample(_text(prompt, origin, "prompt"), _text(completion, origin, "completion"), origin, user_id)
 
 
 def parse_messages(row: dict, origin: str, tokenizer: Any = None, notes: Counter | None = None) -> SFTExample:
-    p_msgs, final = split_prompt_completion(_get(row, "messages", origin), origin, "messages")
-    p_text, c_text = render_prompt_completion(
-        p_msgs, [{"role": "assistant", "content": final}], tokenizer, origin, "messages"
-    )
+    p_msgs, final = split_final_assistant(_get(row, "messages", origin), origin, "messages")
+    p_text, c_text = render_prompt_completion(p_msgs, [final], tokenizer, origin, "messages")
+    _note_rendered(notes, tokenizer)
     return SFTExample(p_text, c_text, origin, _optional_id(row, "user_id", origin))
 
 
@@ -150,8 +168,11 @@ def parse_text(row: dict, origin: str, tokenizer: Any = None, notes: Counter | N
 def parse_prompt(row: dict, origin: str, tokenizer: Any = None, notes: Counter | None = None) -> PromptExample:
     prompt = _get(row, "prompt", origin)
     if isinstance(prompt, list):
-        msgs = validate_messages(prompt, origin, "prompt", require_last="user")
-        prompt = render_messages(msgs, tokenizer, add_generation_prompt=True)
+        msgs = validate_messages(prompt, origin, "prompt", require_last=PROMPT_END_ROLES)
+        if not any(m["role"] == "user" for m in msgs):
+            raise DataFormatError(origin, "prompt", "no user message in the prompt")
+        prompt = render_messages(msgs, tokenizer, add_generation_prompt=True, origin=origin, field="prompt")
+        _note_rendered(notes, tokenizer)
     else:
         prompt = _text(prompt, origin, "prompt")
     return PromptExample(prompt, origin, _optional_id(row, "user_id", origin))
@@ -167,15 +188,73 @@ def parse_pairwise(row: dict, origin: str, tokenizer: Any = None, notes: Counter
     return RankingExample.pairwise(prompt, chosen, rejected, origin, **_preference_meta(row, origin))
 
 
-def _assistant_messages(value: Any, origin: str, field: str) -> list[dict[str, str]]:
+def _assistant_messages(value: Any, origin: str, field: str, offset: int = 0) -> list[dict[str, Any]]:
+    """The messages of a completion: assistant turns only (tool results belong in the prompt,
+    which is never trained on). ``offset``: index of ``value[0]`` in the record's field."""
     msgs = validate_messages(value, origin, field)
     for i, msg in enumerate(msgs):
         if msg["role"] != "assistant":
             raise DataFormatError(
-                origin, f"{field}[{i}].role",
-                f"a completion may only hold assistant messages, got {msg['role']!r}",
+                origin, f"{field}[{i + offset}].role",
+                f"a completion may only hold assistant messages, got {msg['role']!r}"
+                + ("; tool results are context: put them in the prompt" if msg["role"] == "tool" else ""),
             )
     return msgs
+
+
+def split_common_prefix(chosen: str, rejected: str, origin: str = "<pair>") -> tuple[str, str, str]:
+    """``(prompt, chosen completion, rejected completion)`` of an implicit-prompt string pair.
+
+    TRL's ``extract_prompt`` takes the longest common prefix of chosen and rejected as the prompt
+    and, when the character before the first difference is a space, leaves that space to the
+    completions. This does the same and, so that the prompt never ends inside a word, first cuts
+    a common prefix that stops mid-word back to its last whitespace:
+
+    1. ``common`` = the longest common prefix of the two strings.
+    2. The cut is a word boundary when ``common`` ends with whitespace, or each string ends or
+       continues with whitespace right after ``common``; otherwise ``common`` is cut back to just
+       after its last whitespace character ("The ca|t" / "The ca|r" -> "The |").
+    3. A prompt ending with a space ``" "`` gives that last space to the completions (TRL, and HH's
+       ``"Assistant:" + " answer"``): "The sky is blue." / "The sky is green." ->
+       ``("The sky is", " blue.", " green.")``.
+
+    So ``prompt + completion`` restores each string exactly. No shared prompt (blank) or a blank
+    completion (one string is the other, or a prefix of it) raises :class:`DataFormatError`.
+    """
+    common = os.path.commonprefix([chosen, rejected])
+    n = len(common)
+
+    def boundary_after(text: str) -> bool:
+        return len(text) == n or text[n].isspace()
+
+    if common and not common[-1].isspace() and not (boundary_after(chosen) and boundary_after(rejected)):
+        n = max((i + 1 for i, ch in enumerate(common) if ch.isspace()), default=0)
+    if n > 0 and common[n - 1] == " ":
+        n -= 1
+    prompt = chosen[:n]
+    if not prompt.strip():
+        raise DataFormatError(
+            origin, "chosen",
+            "implicit prompt: chosen and rejected share no leading text up to a word boundary, so no "
+            "prompt can be taken from them; give it explicitly under 'prompt'",
+        )
+    c_text, r_text = chosen[n:], rejected[n:]
+    for key, text in (("chosen", c_text), ("rejected", r_text)):
+        if not text.strip():
+            raise DataFormatError(
+                origin, key,
+                "implicit prompt: nothing is left of this response after the prompt shared with the other "
+                "(identical, or one is a prefix of the other)",
+            )
+    return prompt, c_text, r_text
+
+
+def parse_pairwise_implicit(row: dict, origin: str, tokenizer: Any = None,
+                            notes: Counter | None = None) -> RankingExample:
+    chosen = _text(_get(row, "chosen", origin), origin, "chosen")
+    rejected = _text(_get(row, "rejected", origin), origin, "rejected")
+    prompt, c_text, r_text = split_common_prefix(chosen, rejected, origin)
+    return RankingExample.pairwise(prompt, c_text, r_text, origin, **_preference_meta(row, origin))
 
 
 def parse_pairwise_conversational(row: dict, origin: str, tokenizer: Any = None,
@@ -183,29 +262,33 @@ def parse_pairwise_conversational(row: dict, origin: str, tokenizer: Any = None,
     chosen = validate_messages(_get(row, "chosen", origin), origin, "chosen")
     rejected = validate_messages(_get(row, "rejected", origin), origin, "rejected")
     if row.get("prompt") is not None:
-        prompt = validate_messages(row["prompt"], origin, "prompt", require_last="user")
-        c_start = r_start = 0
+        prompt = validate_messages(row["prompt"], origin, "prompt", require_last=PROMPT_END_ROLES)
+        if not any(m["role"] == "user" for m in prompt):
+            raise DataFormatError(origin, "prompt", "no user message in the prompt")
+        start = 0
     else:
-        # Implicit prompt: the shared leading messages, cut back to the last shared user turn.
+        # Implicit prompt (TRL's extract_prompt on messages): the shared leading messages, cut
+        # back to the last shared user or tool turn (the assistant answers next).
         shared = 0
         while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
             shared += 1
-        users = [i for i in range(shared) if chosen[i]["role"] == "user"]
-        if not users:
+        ends = [i for i in range(shared) if chosen[i]["role"] in PROMPT_END_ROLES]
+        if not ends or not any(m["role"] == "user" for m in chosen[: ends[-1] + 1]):
             raise DataFormatError(
                 origin, "chosen",
                 "implicit prompt: chosen and rejected share no leading messages ending with a "
-                "user turn; give the prompt explicitly under 'prompt'",
+                "user turn (or a tool turn); give the prompt explicitly under 'prompt'",
             )
-        prompt = chosen[: users[-1] + 1]
-        c_start = r_start = len(prompt)
-    c_msgs = _assistant_messages(chosen[c_start:], origin, "chosen") if chosen[c_start:] else None
-    r_msgs = _assistant_messages(rejected[r_start:], origin, "rejected") if rejected[r_start:] else None
+        prompt = chosen[: ends[-1] + 1]
+        start = len(prompt)
+    c_msgs = _assistant_messages(chosen[start:], origin, "chosen", start) if chosen[start:] else None
+    r_msgs = _assistant_messages(rejected[start:], origin, "rejected", start) if rejected[start:] else None
     for key, msgs in (("chosen", c_msgs), ("rejected", r_msgs)):
         if msgs is None:
             raise DataFormatError(origin, key, "no assistant message after the prompt")
     p_text, c_text = render_prompt_completion(prompt, c_msgs, tokenizer, origin, "chosen")
     _, r_text = render_prompt_completion(prompt, r_msgs, tokenizer, origin, "rejected")
+    _note_rendered(notes, tokenizer)
     return RankingExample.pairwise(p_text, c_text, r_text, origin, **_preference_meta(row, origin))
 
 
@@ -294,6 +377,7 @@ FORMATS: dict[str, FormatSpec] = {
     "prompt": FormatSpec("prompt", parse_prompt),
     "pairwise": FormatSpec("preference", parse_pairwise),
     "pairwise_conversational": FormatSpec("preference", parse_pairwise_conversational),
+    "pairwise_implicit": FormatSpec("preference", parse_pairwise_implicit),
     "hh": FormatSpec("preference", parse_hh),
     "ranking": FormatSpec("preference", parse_ranking),
 }
@@ -308,7 +392,12 @@ def detect_format(row: dict, origin: str = "<row>") -> str:
         conversational = any(isinstance(row.get(k), list) for k in ("prompt", "chosen", "rejected"))
         if conversational:
             return "pairwise_conversational"
-        return "pairwise" if "prompt" in keys else "hh"
+        if "prompt" in keys:
+            return "pairwise"
+        texts = [row.get(k) for k in ("chosen", "rejected")]
+        if all(isinstance(t, str) for t in texts) and not any(ASSISTANT in t for t in texts):
+            return "pairwise_implicit"  # TRL's implicit prompt: plain strings, no HH markers
+        return "hh"
     if "messages" in keys:
         return "messages"
     if {"prompt", "completion"} <= keys:
@@ -469,7 +558,8 @@ def load_examples(
 
 __all__ = [
     "FORMATS", "KINDS", "MAX_K", "MIN_K", "Example", "FormatSpec", "LoadReport", "LoadedExamples", "detect_format",
+    "RENDERED_FALLBACK", "RENDERED_TEMPLATE",
     "load_examples", "load_examples_with_report", "parse_hh", "parse_messages", "parse_pairwise",
-    "parse_pairwise_conversational", "parse_prompt", "parse_prompt_completion", "parse_ranking",
-    "parse_text", "split_hh",
+    "parse_pairwise_conversational", "parse_pairwise_implicit", "parse_prompt", "parse_prompt_completion",
+    "parse_ranking", "parse_text", "split_common_prefix", "split_hh",
 ]

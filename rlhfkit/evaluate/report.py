@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlhfkit.evaluate.hh_report import _fmt
+
 MODELS = ("base_small", "base_large", "sft_small", "sft_large", "ppo_small", "ptx_small")
 PER_MODEL_KEYS = ("hallucination_rate", "truthfulness", "truthful_informative", "toxicity_rate_plain",
                   "toxicity_rate_respectful", "toxicity_rate", "helpfulness", "gold_score", "rm_score",
@@ -132,6 +134,10 @@ def build_report(evaluation: Mapping[str, Any] | None, rm_report: Mapping[str, A
     report["n_eval_prompts"] = ev.get("n_eval_prompts")
     report["samples_per_prompt"] = ev.get("samples_per_prompt")
     report |= dict(meta)
+    if meta.get("recipe") == "hh":  # the proxy RM is the only judge: its accuracy with an interval, the verdict
+        from rlhfkit.evaluate.hh_report import hh_figures
+
+        report |= hh_figures(evaluation, rm_report)
     report["targets"] = evaluate_targets(report, bounds)
     return report
 
@@ -147,17 +153,11 @@ def _clean(node: Any) -> Any:
     return node
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if isinstance(v, bool):
-        return "yes" if v else "NO"
-    if isinstance(v, float):
-        return f"{v:.3e}" if (abs(v) >= 1e5 or (0 < abs(v) < 1e-3)) else f"{v:.{digits}f}"
-    return str(v)
-
-
 def markdown(report: Mapping[str, Any]) -> str:
+    if report.get("recipe") == "hh":
+        from rlhfkit.evaluate.hh_report import markdown_hh
+
+        return markdown_hh(report, _compute_lines(report))
     lines = ["# rlhfkit pipeline report", ""]
     lines += [f"experiment `{report.get('experiment')}`, recipe `{report.get('recipe')}`, seed {report.get('seed')}, "
               f"{report.get('n_eval_prompts')} held-out prompts x {report.get('samples_per_prompt')} samples, "
@@ -202,20 +202,25 @@ def markdown(report: Mapping[str, Any]) -> str:
             fit = curve.get("gao_fit", {})
             lines.append(f"| {run} Gao fit R(d) = d(alpha - beta log d) | alpha {_fmt(fit.get('alpha'))} | "
                          f"beta {_fmt(fit.get('beta'))} | rmse {_fmt(fit.get('rmse'))} | | |")
-    lines += ["", "## Compute and time", "", "| stage | FLOPs | petaflop/s-days | wall time s |", "|---|---|---|---|"]
+    return "\n".join(lines + _compute_lines(report))
+
+
+def _compute_lines(report: Mapping[str, Any]) -> list[str]:
+    """The report's compute and time table, the cached stages and the versions (every recipe)."""
+    lines = ["", "## Compute and time", "", "| stage | FLOPs | petaflop/s-days | wall time s |", "|---|---|---|---|"]
     wall = report.get("wall_time_s", {})
     for stage in dict.fromkeys([*report.get("compute_flops", {}), *[k for k in wall if k != "total"]]):
         lines.append(f"| {stage} | {_fmt(report['compute_flops'].get(stage))} | "
                      f"{_fmt(report.get('compute_pfs_days', {}).get(stage))} | {_fmt(wall.get(stage), 1)} |")
     lines.append(f"| total | | | {_fmt(wall.get('total'), 1)} |")
     share = report.get("rlhf_share_of_pretraining", {})
-    if share:
+    if any(v is not None and math.isfinite(v) for v in share.values()):
         lines += ["", "RLHF compute as a share of pretraining compute (small model): " + ", ".join(
             f"{k} {_fmt(v, 4)}" for k, v in share.items())]
     if report.get("cached_stages"):
         lines += ["", f"Served from the cache: {', '.join(report['cached_stages'])}."]
     lines += ["", f"Versions: {json.dumps(report.get('versions', {}))}", ""]
-    return "\n".join(lines)
+    return lines
 
 
 # --------------------------------------------------------------------------- plots
@@ -235,7 +240,8 @@ def plots(report: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
         ax.barh(list(wr), list(wr.values()), color=["tab:blue" if k in HEADLINE_WIN_RATES else "tab:gray" for k in wr])
         ax.axvline(0.5, color="k", lw=0.8, ls="--")
         ax.set_xlim(0, 1)
-        ax.set_xlabel("win rate (held-out labelers, ties half)")
+        ax.set_xlabel("win rate (by the proxy RM's score, ties half)" if report.get("recipe") == "hh"
+                      else "win rate (held-out labelers, ties half)")
         ax.invert_yaxis()
         fig.tight_layout()
         out["win_rates"] = out_dir / "win_rates.png"
@@ -330,7 +336,8 @@ def log_to_wandb(report: Mapping[str, Any], images: Mapping[str, Path], run_dir:
     if resolved == "disabled":
         return None
     run = wandb.init(project="rlhfkit", name=f"{group}-report", group=group, dir=str(run_dir), mode=resolved,
-                     job_type="report", reinit="finish_previous")
+                     job_type="report", reinit="finish_previous",
+                     config=dict(report.get("config") or {}))  # the pipeline's resolved config, masked (main.py)
     scalars = {k: v for k, v in flat_scalars({k: report[k] for k in report if k not in ("overoptimisation", "compute_detail")}).items()}
     for name, curve in (report.get("overoptimisation") or {}).items():
         table = wandb.Table(columns=["iteration", "kl", "sqrt_kl", "rm_score", "gold_score"],

@@ -26,6 +26,7 @@ from rlhfkit.models.generation import count_params, load_causal_lm, sample_compl
 from rlhfkit.evaluate.win_rates import gold_rates, pool_agreement, win_rate, win_rate_by_group
 from rlhfkit.evaluate.lm_loss import heldout_lm_loss
 from rlhfkit.evaluate.overopt import fit_gao_rl, snapshot_dirs, sqrt_kl
+from rlhfkit.evaluate.progress import Progress
 from rlhfkit.world import (LabelerPool, Prompt, World, gold_score, ideal_completion,
                            sample_completion_like_internet)
 
@@ -113,9 +114,9 @@ def agreement_figures(world: World, rank_sets: Sequence[tuple[Prompt, Sequence[s
 
 
 def overoptimisation(world: World, snapshots: Sequence[tuple[int, str]], ref, tokenizer, rm, prompts: Sequence[Prompt],
-                     settings: Mapping[str, Any]) -> list[dict[str, float]]:
+                     settings: Mapping[str, Any], progress: Progress | None = None, run: str = "") -> list[dict[str, float]]:
     """Per snapshot (iteration, path): KL to the reference on its own samples, sqrt(KL), RM
-    score and gold score of those samples."""
+    score and gold score of those samples (``progress`` advanced by the prompts of each)."""
     texts = [p.text for p in prompts]
     points = []
     for iteration, path in snapshots:
@@ -128,7 +129,23 @@ def overoptimisation(world: World, snapshots: Sequence[tuple[int, str]], ref, to
                        "rm_score": float(rm(texts, s.completions).mean()) if rm is not None else math.nan,
                        "gold_score": gold_score(world.labelers, prompts, s.completions),
                        "tokens": float(s.tokens)})
+        if progress is not None:
+            progress.advance(len(prompts), f"{run} snapshot at iteration {iteration}".strip())
     return points
+
+
+def _snapshot_plan(snapshot_roots: Mapping[str, tuple[str, str]], settings: Mapping[str, Any]
+                   ) -> dict[str, list[tuple[int, str | None]]]:
+    """Per PPO run, the policies of its over-optimisation curve: (iteration, directory), the
+    reference (iteration 0, None) first and the final policy last when no snapshot is at its iteration."""
+    plan = {}
+    for run, (root, final) in snapshot_roots.items():
+        snaps: list[tuple[int, str | None]] = [(0, None)] + [(i, str(p)) for i, p in snapshot_dirs(root)]
+        final_iteration = int(settings.get("final_iterations", {}).get(run, 0))
+        if final and final_iteration > snaps[-1][0]:
+            snaps.append((final_iteration, final))
+        plan[run] = snaps
+    return plan
 
 
 def evaluate_world(world: World, models: Mapping[str, str], settings: Mapping[str, Any], out_dir: Path,
@@ -156,6 +173,11 @@ def evaluate_world(world: World, models: Mapping[str, str], settings: Mapping[st
     texts = [p.text for p in prompts]
     heldout = list(world.corpus_heldout[: settings.get("heldout_docs") or None])
     rm = rm_scorer(rm_path, settings["batch_size"])
+    snapshot_plan = _snapshot_plan(snapshot_roots, settings) if snapshot_roots and reference else {}
+    n_over = min(settings.get("overopt_prompts") or len(prompts), len(prompts))
+    # the work in samples: every model's, the judging (weighed as one model's), every snapshot's
+    progress = Progress("evaluate", total=(len(models) + 1) * len(flat_prompts)
+                        + n_over * sum(len(s) for s in snapshot_plan.values()), unit="samples")
 
     completions: dict[str, list[str]] = {}
     per_model: dict[str, dict[str, float]] = {}
@@ -178,6 +200,7 @@ def evaluate_world(world: World, models: Mapping[str, str], settings: Mapping[st
         forward_tokens[name] = s.tokens + n_tokens
         per_model[name] = figures
         log.info("evaluate: %s %s", name, {k: round(v, 3) for k, v in figures.items()})
+        progress.advance(len(flat_prompts), f"{name} sampled and judged")
 
     win_rates, by_group = {}, {}
     for key, (a, b) in WIN_RATE_PAIRS.items():
@@ -207,17 +230,13 @@ def evaluate_world(world: World, models: Mapping[str, str], settings: Mapping[st
     if rm is not None and len(rm_scores) >= 2:
         result["rm_accuracy_heldout_groups"] = rm_accuracy_by_group(world.labelers, flat_prompts, completions,
                                                                     rm_scores, judge_seed(seed, "rm_accuracy"))
+    progress.advance(len(flat_prompts), "win rates, labeler agreement, RM accuracy by group")
     if snapshot_roots and reference:
         ref, ref_tok = load_causal_lm(reference)
-        n_over = settings.get("overopt_prompts") or len(prompts)
         over_prompts = prompts[:n_over]
         curves = {}
-        for run, (root, final) in snapshot_roots.items():
-            snaps: list[tuple[int, str | None]] = [(0, None)] + [(i, str(p)) for i, p in snapshot_dirs(root)]
-            final_iteration = int(settings.get("final_iterations", {}).get(run, 0))
-            if final and final_iteration > snaps[-1][0]:
-                snaps.append((final_iteration, final))
-            points = overoptimisation(world, snaps, ref, ref_tok, rm, over_prompts, settings)
+        for run, snaps in snapshot_plan.items():
+            points = overoptimisation(world, snaps, ref, ref_tok, rm, over_prompts, settings, progress, run)
             base = points[0]
             fit = fit_gao_rl([p["sqrt_kl"] for p in points], [p["gold_score"] - base["gold_score"] for p in points])
             curves[run] = {"points": points, "gao_fit": fit}

@@ -2,8 +2,13 @@
 
 The reward is read at the last real token (RLHF_DETAILS item 8); values are per token. The head
 and its arithmetic stay fp32 under mixed precision (item 39). A reward model carries its
-normalisation (item 9): ``normalised = gain * raw + offset``, saved beside the weights and applied
-whenever the model scores.
+normalisation (item 9): ``normalised = gain * raw + offset``, applied whenever the model scores.
+
+A reward model is saved as a standard Hugging Face ``AutoModelForSequenceClassification``
+checkpoint whose logits are the normalised reward (the normalisation folded into the weights:
+:mod:`rlhfkit.models.seq_cls`); any such checkpoint with ``num_labels=1`` loads back. A value model
+keeps rlhfkit's own format (the body, ``scalar_head.safetensors`` and ``scalar_head.json``), which
+also still loads as a reward model (RMs saved by earlier versions).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 
 from rlhfkit.models.bundle import ModelBundle
+from rlhfkit.models.seq_cls import export_seq_cls, is_seq_cls_dir, load_seq_cls
 
 HEAD_WEIGHTS = "scalar_head.safetensors"
 HEAD_META = "scalar_head.json"
@@ -60,6 +66,7 @@ class ScalarHeadModel(nn.Module):
         nn.init.zeros_(self.head.bias)  # item 10: bias 0
         self.register_buffer("gain", torch.tensor(1.0))
         self.register_buffer("offset", torch.tensor(0.0))
+        self.source: str | None = None  # where from_pretrained read it: "rlhfkit", "rlhfkit-own-format", "hf"
 
     @classmethod
     def from_causal_lm(cls, causal_lm: PreTrainedModel, role: str = "reward", head_init_std: float | None = None) -> "ScalarHeadModel":
@@ -88,6 +95,16 @@ class ScalarHeadModel(nn.Module):
         self.offset.fill_(float(offset))
 
     def save_pretrained(self, path: str | Path, tokenizer=None) -> Path:
+        """A reward model: a standard HF ``AutoModelForSequenceClassification`` checkpoint whose logits
+        are the normalised reward (:func:`rlhfkit.models.seq_cls.export_seq_cls`); a value model:
+        rlhfkit's own format (body + ``scalar_head.safetensors`` / ``scalar_head.json``)."""
+        if self.role == "reward":
+            export_seq_cls(self.backbone, self.head, float(self.gain), float(self.offset), path, tokenizer,
+                           reward_fn=self.score)
+            return Path(path)
+        return self._save_own_format(path, tokenizer)
+
+    def _save_own_format(self, path: str | Path, tokenizer=None) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.backbone.save_pretrained(path, safe_serialization=True)
@@ -106,18 +123,57 @@ class ScalarHeadModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, role: str | None = None) -> "ScalarHeadModel":
-        """Load a saved head model; ``role`` overrides the saved one (an RM initialising a critic)."""
+        """Load a reward or value model; ``role`` overrides the saved one (an RM initialising a critic).
+
+        Reads rlhfkit's seq-cls export, its older own format (``scalar_head.safetensors``) and any
+        third party's HF seq-cls checkpoint with ``num_labels=1`` (``source`` says which:
+        "rlhfkit", "rlhfkit-own-format", "hf"). As a reward model it scores what the checkpoint
+        scores (rlhfkit's normalised reward, or a third party's logits); ``gain``/``offset`` are
+        rlhfkit's normalisation (1 and 0 for a third party's model), so ``raw_score`` is the
+        unnormalised head. As a value model (item 24) the head starts as the RM's normalised score,
+        read at every token, with gain 1 and offset 0.
+        """
         path = Path(path)
-        if not (path / HEAD_WEIGHTS).exists():
-            raise FileNotFoundError(f"{path}: no {HEAD_WEIGHTS}; is this a reward/value model saved by rlhfkit?")
-        meta = json.loads((path / HEAD_META).read_text())
-        model = cls(AutoModel.from_pretrained(path), role=role or meta["role"], head_init_std=0.0)
-        tensors = load_file(str(path / HEAD_WEIGHTS))
+        if (path / HEAD_WEIGHTS).exists():
+            return cls._from_own_format(path, role)
+        if not is_seq_cls_dir(path):
+            raise FileNotFoundError(f"{path}: neither a sequence-classification checkpoint (config.json with a "
+                                    f"*ForSequenceClassification architecture) nor a {HEAD_WEIGHTS}; is this a "
+                                    "reward/value model?")
+        parts = load_seq_cls(path)
+        meta = parts.meta or {}
+        role = role or meta.get("role", "reward")
+        model = cls(parts.backbone, role=role, head_init_std=0.0)
+        gain, offset = float(meta.get("gain", 1.0)), float(meta.get("offset", 0.0))
         with torch.no_grad():
-            model.head.weight.copy_(tensors["weight"])
-            model.head.bias.copy_(tensors["bias"])
-            if (role or meta["role"]) == "reward":
-                model.set_normalisation(tensors["gain"].item(), tensors["offset"].item())
+            model.head.to(parts.weight.device)
+            if role == "reward" and gain != 0 and (gain, offset) != (1.0, 0.0):
+                # logits + add_to_logits = gain * raw + offset: keep raw in the head, the rest in gain/offset
+                model.head.weight.copy_(parts.weight / gain)
+                model.head.bias.copy_((parts.bias - offset) / gain)
+                model.set_normalisation(gain, offset)
+            else:
+                model.head.weight.copy_(parts.weight)
+                model.head.bias.copy_(parts.bias)
+        model.source = "rlhfkit" if parts.meta is not None else "hf"
+        return model
+
+    @classmethod
+    def _from_own_format(cls, path: Path, role: str | None) -> "ScalarHeadModel":
+        meta = json.loads((path / HEAD_META).read_text())
+        role = role or meta["role"]
+        model = cls(AutoModel.from_pretrained(path), role=role, head_init_std=0.0)
+        tensors = load_file(str(path / HEAD_WEIGHTS))
+        gain, offset = tensors["gain"].item(), tensors["offset"].item()
+        with torch.no_grad():
+            if role == "reward":
+                model.head.weight.copy_(tensors["weight"])
+                model.head.bias.copy_(tensors["bias"])
+                model.set_normalisation(gain, offset)
+            else:  # a critic starts as the (normalised) score; a saved value model has gain 1, offset 0
+                model.head.weight.copy_(gain * tensors["weight"])
+                model.head.bias.copy_(gain * tensors["bias"] + offset)
+        model.source = "rlhfkit-own-format"
         return model
 
 

@@ -33,7 +33,9 @@ def rlhfkit_datasets() -> dict[str, Callable[..., Any]]:
     completion), "text" (pretraining text), "preference" (rankings of K completions) or "prompt"
     (prompts for PPO), and examples are the dataclasses of :mod:`rlhfkit.data`. A
     :class:`rlhfkit.data.formats.LoadedExamples` (a list with the ``LoadReport`` of what was read,
-    skipped and why) puts those counts in the stage's metrics.json; a plain list is fine too.
+    skipped and why) puts those counts in the stage's metrics.json; a plain list is fine too. A
+    factory with a parameter named ``tokenizer`` gets the stage's tokenizer (conversational data is
+    then rendered with its chat template, ``data.chat_template``).
     """
 
 

@@ -10,7 +10,8 @@ Importing this package stores each stage's config schema in Hydra's ConfigStore
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,49 @@ def apply_debug_limits(cfg: DictConfig) -> DictConfig:
     names = typed_config.option_names(STAGES[cfg.stage.name][0])
     with open_dict(cfg):
         for key, value in limits.items():
-            if key in names:
+            if key in names and key != MODEL_LIMITS:
                 cfg.stage[key] = value
+    return cfg
+
+
+MODEL_LIMITS = "model"  # debug_limits.model: values for the model plugin's options
+
+
+def model_options_taken(factory: Callable, present: Iterable[str] = ()) -> Callable[[str], bool]:
+    """Which option names a model factory takes: its named parameters; a factory taking ``**kwargs``
+    takes the keys already in its config (``present``) and no others."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature to read: only what the config already has
+        params = {}
+    named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()) or not params:
+        named |= set(present)
+    return named.__contains__
+
+
+def apply_debug_model_limits(cfg: DictConfig, plugins: Any) -> DictConfig:
+    """``debug_limits.model`` (set by ``debug=fast``) onto ``cfg.model``: each key the model plugin's
+    factory takes gets that value, the others are skipped (the tiny model's ``size`` and
+    ``max_positions`` shrink it; ``model=hf`` takes neither and loads as configured). An unknown
+    model name is left for the stage's own check to report."""
+    limits = (cfg.get("debug_limits") or {}).get(MODEL_LIMITS)
+    model = cfg.get("model")
+    if not limits or not model or model.get("name") is None:
+        return cfg
+    try:
+        factory = plugins.get("model", model.name)
+    except UnknownPluginNameError:
+        return cfg
+    takes = model_options_taken(factory, list(model))
+    with open_dict(cfg):
+        for key, value in limits.items():
+            if key != "name" and takes(key):
+                cfg.model[key] = value
     return cfg
 
 
 def run_stage(cfg: DictConfig, plugins: Any, run_dir: Path) -> dict[str, Any]:
     """Run the stage named by ``cfg.stage.name`` in ``run_dir``; its final metrics."""
     stage = get_stage(cfg.stage.name)
-    return stage(apply_debug_limits(cfg), plugins, Path(run_dir))
+    return stage(apply_debug_model_limits(apply_debug_limits(cfg), plugins), plugins, Path(run_dir))

@@ -13,12 +13,28 @@ A filter is ``factory(**options)(examples) -> (examples, report dict)``
 (:func:`rlhfkit.plugins.hookspecs.rlhfkit_data_filters`). Nothing is silent: every filter's
 report, and its own in/out counts, are logged and returned for the experiment tracker, and so
 are the records each source read, kept and skipped (:func:`load_counts`).
+
+Chat templates (``data.chat_template``): conversational records are rendered to text by the
+dataset plugin with the tokenizer it is given (:mod:`rlhfkit.data.chat`). The stages pass the
+model bundle's tokenizer to :func:`load_split` / :func:`train_valid`, which resolve the key:
+
+    auto    the tokenizer's own chat template if it has one, else the HH-style fallback
+    none    always the HH-style fallback
+    <path>  the Jinja chat template in that file, set on the tokenizer first
+
+and hand the resulting tokenizer (None for the fallback) to a dataset factory that takes a
+``tokenizer`` parameter by name (the built-in ``files`` does; a factory without one, or with
+only ``**kwargs``, is called as before). When records were rendered with the fallback, the
+tokenizer gets :data:`rlhfkit.data.chat.HH_CHAT_TEMPLATE` as its chat template. Either way the
+tokenizer a stage exports to ``final/`` carries the template its model was trained with.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig
@@ -29,21 +45,96 @@ from rlhfkit.plugins.config_specs import as_spec, select
 
 log = logging.getLogger(__name__)
 
+CHAT_TEMPLATE_KEY = "data.chat_template"
+_CHAT_TEMPLATE_ACCEPTED = "auto, none, or the path of a Jinja chat template file"
+
+
+def chat_template_choice(cfg: DictConfig) -> str | Path:
+    """``data.chat_template`` checked: ``"auto"`` (also when the key is absent), ``"none"``, or
+    the :class:`Path` of an existing, non-empty template file; anything else is a one-line
+    :class:`ConfigError` naming the key. Stages call it before the model loads."""
+    value = select(cfg, CHAT_TEMPLATE_KEY)
+    if value is None or value == "auto":
+        return "auto"
+    if value == "none":
+        return "none"
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"config key '{CHAT_TEMPLATE_KEY}': {value!r} is not accepted; accepted: {_CHAT_TEMPLATE_ACCEPTED}")
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config key '{CHAT_TEMPLATE_KEY}': no chat template file at '{value}'; "
+                          f"accepted: {_CHAT_TEMPLATE_ACCEPTED}")
+    if not path.read_text(encoding="utf-8").strip():
+        raise ConfigError(f"config key '{CHAT_TEMPLATE_KEY}': the chat template file '{value}' is empty")
+    return path
+
+
+def rendering_tokenizer(cfg: DictConfig, tokenizer: Any) -> Any:
+    """The tokenizer conversational data is rendered with under ``data.chat_template`` (module
+    doc): ``tokenizer`` itself (with the file's template set on it, for a path), or None for the
+    HH fallback (``none``)."""
+    choice = chat_template_choice(cfg)
+    if tokenizer is None or choice == "none":
+        return None
+    if isinstance(choice, Path):
+        template = choice.read_text(encoding="utf-8")
+        if getattr(tokenizer, "chat_template", None) != template:
+            log.info("%s: chat template from %s set on the tokenizer", CHAT_TEMPLATE_KEY, choice)
+            tokenizer.chat_template = template
+    return tokenizer
+
+
+def takes_tokenizer(factory: Callable[..., Any]) -> bool:
+    """True when ``factory`` has a parameter named ``tokenizer`` (``**kwargs`` alone does not count:
+    such a factory may hand its options on to something that does not expect one)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    param = params.get("tokenizer")
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+
+
+def _note_template(examples: list, key: str, tokenizer: Any) -> None:
+    """Log which format conversations were rendered in; records rendered with the HH fallback put
+    :data:`~rlhfkit.data.chat.HH_CHAT_TEMPLATE` on ``tokenizer``, so its export says so."""
+    from rlhfkit.data.chat import HH_CHAT_TEMPLATE
+    from rlhfkit.data.formats import RENDERED_FALLBACK, RENDERED_TEMPLATE
+
+    report = getattr(examples, "report", None)
+    notes = getattr(report, "notes", None) or {}
+    if notes.get(RENDERED_TEMPLATE):
+        log.info("%s: %d conversations rendered with the tokenizer's chat template", key, notes[RENDERED_TEMPLATE])
+    if notes.get(RENDERED_FALLBACK):
+        log.info("%s: %d conversations rendered with the HH-style fallback (%s=none, or the tokenizer has no "
+                 "chat template); the exported tokenizer carries it as its chat template",
+                 key, notes[RENDERED_FALLBACK], CHAT_TEMPLATE_KEY)
+        if tokenizer is not None:
+            tokenizer.chat_template = HH_CHAT_TEMPLATE
+
 
 def load_split(cfg: DictConfig, plugins: PluginManager, key: str, kind: str,
-               counts: dict[str, float] | None = None) -> list:
+               counts: dict[str, float] | None = None, tokenizer: Any = None) -> list:
     """Examples from the dataset plugin named at config ``key`` (e.g. ``data.sft.train``).
 
     ``counts``, if given, gets :func:`load_counts` of the source, so the records an
     ``on_error: skip`` source dropped reach the stage's ``metrics.json``, not only the log.
+    ``tokenizer``: the model's; conversational records are rendered in its chat template as
+    ``data.chat_template`` says (module doc), when the plugin takes a ``tokenizer``.
     """
     spec = as_spec(cfg, key)
-    examples = plugins.build("dataset", spec, key, kind=kind)
+    extra: dict[str, Any] = {}
+    if tokenizer is not None and "name" in spec:
+        factory = plugins.get("dataset", spec["name"], config_key=f"{key}.name")
+        if takes_tokenizer(factory):
+            extra["tokenizer"] = rendering_tokenizer(cfg, tokenizer)
+    examples = plugins.build("dataset", spec, key, kind=kind, **extra)
     if not examples:
         raise ConfigError(f"config key '{key}': the data source produced no examples")
     log.info("%s: %d %s examples", key, len(examples), kind)
     if counts is not None:
         counts.update(load_counts(examples, key))
+    _note_template(examples, key, tokenizer)
     return examples
 
 
@@ -63,17 +154,18 @@ def load_counts(examples: list, key: str) -> dict[str, int]:
 
 def train_valid(cfg: DictConfig, plugins: PluginManager, group: str, kind: str, valid_fraction: float,
                 prepare: Callable[[list, str], list] | None = None,
-                counts: dict[str, float] | None = None) -> tuple[list, list]:
+                counts: dict[str, float] | None = None, tokenizer: Any = None) -> tuple[list, list]:
     """``data.<group>.train`` and ``.valid``; without a valid source, a split by user id (item 5).
 
     ``prepare(examples, config_key)``, if given, runs on each loaded source before the split (e.g.
     the hygiene filters of :func:`filter_hook`, so users are capped before splitting).
-    ``counts`` gets each source's load counts (:func:`load_counts`).
+    ``counts`` gets each source's load counts (:func:`load_counts`). ``tokenizer``: see
+    :func:`load_split`.
     """
     from rlhfkit.data import split_by_user
 
     def load(key: str) -> list:
-        examples = load_split(cfg, plugins, key, kind, counts)
+        examples = load_split(cfg, plugins, key, kind, counts, tokenizer=tokenizer)
         return prepare(examples, key) if prepare is not None else examples
 
     train = load(f"data.{group}.train")

@@ -4,7 +4,7 @@
     bundle = run.build("model", "model")                 # a plugin part from its config key
     trainer = run.trainer(max_epochs=...)                # trainer/ + logger/ + callbacks/ groups
     trainer.fit(module, ...)
-    return run.finish(trainer, metrics, export)          # final/ + metrics.json on rank 0, loggers closed
+    return run.finish(trainer, metrics, export)          # final/ (+ adapter/ with LoRA) + metrics.json on rank 0
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from rlhfkit.errors import ConfigError, NonFiniteError
+from rlhfkit.models.bundle import ADAPTER_DIR
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import as_spec, check_names, select
 from rlhfkit.stages.checkpoint_files import AtomicCheckpointIO, resolve_ckpt_path
@@ -60,6 +61,12 @@ class StageRun:
     @property
     def final_dir(self) -> Path:
         return self.run_dir / "final"
+
+    @property
+    def adapter_dir(self) -> Path:
+        """Where a LoRA run's adapter alone goes (``final/`` holds the merged model):
+        :meth:`rlhfkit.models.ModelBundle.save_pretrained` writes it beside ``final/``."""
+        return self.run_dir / ADAPTER_DIR
 
     def build(self, kind: str, key: str, **kwargs: Any) -> Any:
         """The ``kind`` plugin part whose spec (name + options) is at config ``key``."""
@@ -101,6 +108,8 @@ class StageRun:
         """
         cfg = self.cfg
         loggers = [hydra.utils.instantiate(spec) for spec in (cfg.get("logger") or {}).values() if spec]
+        from rlhfkit.tracking import record_run_config  # W&B: the whole resolved config + resolved_config.yaml
+        record_run_config(loggers, cfg, self.run_dir)
         callbacks = [hydra.utils.instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec]
         callbacks.append(FiniteGuard(str(cfg.stage.name), self.run_dir))
         if reseed_batches:
@@ -121,7 +130,10 @@ class StageRun:
                                      f"training; final/ was not written (last good checkpoint: "
                                      f"{last_good_checkpoint(self.run_dir)})")
         if trainer.is_global_zero:
-            export(self.final_dir)
+            export(self.final_dir)  # a LoRA model: merged in final/, its adapter in adapter/ (ModelBundle)
+            if self.adapter_dir.is_dir():
+                log.info("stage %s: merged model in %s, LoRA adapter in %s", self.cfg.stage.name, self.final_dir,
+                         self.adapter_dir)
             save_metrics(metrics, self.run_dir)
         for logger in trainer.loggers:
             logger.finalize("success")

@@ -93,6 +93,13 @@ def test_malformed_json_line(tmp_path):
      {"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
       "rejected": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "b"}]},
      "chosen", "share no leading messages ending with a user turn"),
+    # TRL's implicit prompt (plain strings): the prompt is the common prefix, so there must be one
+    ({"chosen": "The sky is blue.", "rejected": "The sky is green."}, {"chosen": "Yes.", "rejected": "No."},
+     "chosen", "share no leading text"),
+    ({"chosen": "The sky is blue.", "rejected": "The sky is green."}, {"chosen": "The sky.", "rejected": "The sky."},
+     "chosen", "nothing is left of this response"),
+    ({"chosen": "The sky is blue.", "rejected": "The sky is green."}, {"chosen": "The sky is blue.", "rejected": 3},
+     "rejected", "expected a string, got int"),
 ])
 def test_bad_pairwise_records(tmp_path, first, bad, field, reason):
     err, path = load_second_line(tmp_path, bad, first=first)
@@ -105,6 +112,11 @@ def test_bad_pairwise_records(tmp_path, first, bad, field, reason):
     ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}, "messages[1].content", "missing field"),
     ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]}, "messages[1].content", "expected a string, got int"),
     ({"messages": "hi"}, "messages", "expected a list of messages, got str"),
+    ({"messages": [{"role": "user", "content": [{"type": "image", "image": "cat.png"}]},
+                   {"role": "assistant", "content": "a cat"}]}, "messages[0].content[0].type",
+     "content part of type 'image' is not supported"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "b"}]}, "messages[1].role",
+     "unknown role 'robot'; expected one of ['system', 'user', 'assistant', 'tool']"),
     ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "s"},
                    {"role": "assistant", "content": "b"}]}, "messages[1].role", "a system message may only come first"),
 ])

@@ -211,7 +211,9 @@ def test_forced_format_and_limit(tmp_path):
     ({"prompt": "p"}, "prompt"),
     ({"prompt": "p", "chosen": "a", "rejected": "b"}, "pairwise"),
     ({"chosen": [], "rejected": []}, "pairwise_conversational"),
-    ({"chosen": "a", "rejected": "b"}, "hh"),
+    ({"chosen": "a", "rejected": "b"}, "pairwise_implicit"),  # TRL's implicit prompt (no HH markers)
+    ({"chosen": "\n\nHuman: q\n\nAssistant: a", "rejected": "\n\nHuman: q\n\nAssistant: b"}, "hh"),
+    ({"chosen": "\n\nHuman: q\n\nAssistant: a", "rejected": "b"}, "hh"),  # a marker in either: HH (and its error)
     ({"prompt": "p", "completions": [], "ranking": []}, "ranking"),
 ])
 def test_detect_format(row, name):
@@ -228,3 +230,112 @@ def test_skip_mode_counts_and_logs_every_skipped_record(tmp_path, caplog):
     assert (report.n_records, report.n_examples, report.n_skipped, dict(report.skipped)) == (4, 2, 2, {"text": 2})
     assert [e.origin for e in report.errors] == [f"{path}:2", f"{path}:3"]
     assert "skipped 2 of 4 records" in caplog.text
+
+
+# --------------------------------------------------------------------------- TRL formats in full
+
+
+@pytest.mark.parametrize(("chosen", "rejected", "expected"), [
+    # TRL's own example: the space before the first difference goes to the completions
+    ("The sky is blue.", "The sky is green.", ("The sky is", " blue.", " green.")),
+    # a common prefix that stops inside a word is cut back to the word boundary
+    ("The cat sat.", "The car sat.", ("The", " cat sat.", " car sat.")),
+    ("Q: 2+2?\nA: 4", "Q: 2+2?\nA: 5", ("Q: 2+2?\nA:", " 4", " 5")),
+    # a newline boundary stays with the prompt (as TRL does: only a space moves)
+    ("Answer:\nyes", "Answer:\nno", ("Answer:\n", "yes", "no")),
+    # the common prefix ends right before whitespace in both: already a boundary
+    ("I agree fully.", "I agree\nnot.", ("I agree", " fully.", "\nnot.")),
+])
+def test_split_common_prefix(chosen, rejected, expected):
+    from rlhfkit.data.formats import split_common_prefix
+
+    prompt, c, r = split_common_prefix(chosen, rejected)
+    assert (prompt, c, r) == expected
+    assert prompt + c == chosen and prompt + r == rejected
+
+
+@pytest.mark.parametrize(("chosen", "rejected", "field", "reason"), [
+    ("Yes.", "No.", "chosen", "share no leading text"),
+    ("abc", "abd", "chosen", "share no leading text"),  # no word boundary in the common prefix
+    ("Same answer.", "Same answer.", "chosen", "nothing is left of this response"),
+    ("Hi there.", "Hi there. More", "chosen", "nothing is left of this response"),
+])
+def test_split_common_prefix_refusals(chosen, rejected, field, reason):
+    from rlhfkit.data import DataFormatError
+    from rlhfkit.data.formats import split_common_prefix
+
+    with pytest.raises(DataFormatError) as info:
+        split_common_prefix(chosen, rejected, "pairs.jsonl:4")
+    assert str(info.value).startswith(f"pairs.jsonl:4: field '{field}': ") and reason in info.value.reason
+
+
+def test_implicit_prompt_strings_load_as_pairs(tmp_path):
+    rows = [{"chosen": "The sky is blue.", "rejected": "The sky is green.", "labeler_id": "L1"}]
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    (ex,), report = load_examples_with_report(path, kind="preference")
+    assert report.format == "pairwise_implicit"
+    assert ex == RankingExample("The sky is", [" blue.", " green."], [0, 1], f"{path}:1", "L1", {}, None)
+    assert load_examples(path, kind="prompt") == [PromptExample("The sky is", f"{path}:1")]
+
+
+def test_content_lists_system_and_tool_turns_through_the_loader(tmp_path):
+    text = lambda t: [{"type": "text", "text": t}]  # noqa: E731
+    rows = [{"messages": [
+        {"role": "system", "content": text("Use tools.")},
+        {"role": "user", "content": text("Weather?")},
+        {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {"name": "w", "arguments": {}}}]},
+        {"role": "tool", "content": text("sunny")},
+        {"role": "assistant", "content": text("It is sunny.")},
+    ]}]
+    path = write_jsonl(tmp_path / "sft.jsonl", rows)
+    (ex,), report = load_examples_with_report(path, kind="sft")
+    assert ex.prompt == ('System: Use tools.\n\nHuman: Weather?\n\nAssistant: <tool_call>{"type": "function", '
+                         '"function": {"name": "w", "arguments": {}}}</tool_call>\n\nTool: sunny\n\nAssistant:')
+    assert ex.completion == " It is sunny."  # only the final assistant turn is trained on
+    assert report.notes == {"rendered_hh_fallback": 1}
+
+    (ex,), report = load_examples_with_report(path, kind="sft", tokenizer=tiny_chat_tokenizer())
+    assert ex.prompt == ("<|system|>Use tools.<|end|><|user|>Weather?<|end|><|assistant|><|end|><|tool|>sunny<|end|>"
+                         "<|assistant|>")
+    assert ex.completion == "It is sunny.<|end|>"
+    assert report.notes == {"rendered_chat_template": 1}
+
+
+def test_conversational_prompt_completion_and_prompts_may_end_with_a_tool_turn(tmp_path):
+    prompt = [user("Look it up."), {"role": "tool", "content": "found: 42"}]
+    path = write_jsonl(tmp_path / "pc.jsonl", [{"prompt": prompt, "completion": [assistant("42.")]}])
+    (ex,) = load_examples(path, kind="sft")
+    assert ex.prompt == "\n\nHuman: Look it up.\n\nTool: found: 42\n\nAssistant:" and ex.completion == " 42."
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": prompt}])
+    assert load_examples(prompts, kind="prompt")[0].prompt == ex.prompt
+
+
+def test_pairwise_conversational_implicit_prompt_keeps_shared_tool_turns(tmp_path):
+    shared = [user("Weather?"), {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "w"}}]},
+              {"role": "tool", "content": "rain"}]
+    row = {"chosen": shared + [assistant("Take an umbrella.")], "rejected": shared + [assistant("It is sunny.")]}
+    path = write_jsonl(tmp_path / "conv.jsonl", [row])
+    (ex,) = load_examples(path, kind="preference", tokenizer=tiny_chat_tokenizer())
+    assert ex.prompt.endswith("<|tool|>rain<|end|><|assistant|>")
+    assert ex.completions == ["Take an umbrella.<|end|>", "It is sunny.<|end|>"]
+
+
+def test_a_tool_turn_in_a_completion_is_refused(tmp_path):
+    from rlhfkit.data import DataFormatError
+
+    row = {"prompt": [user("q")], "chosen": [assistant("a"), {"role": "tool", "content": "r"}], "rejected": [assistant("b")]}
+    path = write_jsonl(tmp_path / "conv.jsonl", [row])
+    with pytest.raises(DataFormatError) as info:
+        load_examples(path, kind="preference")
+    assert str(info.value).startswith(f"{path}:1: field 'chosen[1].role': a completion may only hold assistant messages")
+    assert "put them in the prompt" in info.value.reason
+
+
+def test_messages_rendered_with_a_bos_template_and_the_fixture_tokenizer(tmp_path):
+    from _hf_models import bpe_tokenizer
+
+    tok = bpe_tokenizer()
+    path = write_jsonl(tmp_path / "sft.jsonl", [{"messages": [user("hi"), assistant("hello")]}])
+    (ex,) = load_examples(path, kind="sft", tokenizer=tok)
+    assert ex.prompt == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert ex.completion == "hello<|im_end|>\n"

@@ -13,10 +13,11 @@ from transformers import AutoTokenizer
 
 from rlhfkit.algos.kl import KL_ESTIMATORS
 from rlhfkit.errors import ConfigError
-from rlhfkit.models import ModelBundle, ScalarHeadModel, check_same_tokenizer, scalar_model_from
+from rlhfkit.models import ModelBundle, ScalarHeadModel, scalar_model_from
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import as_spec
-from rlhfkit.stages.data_sources import load_split
+from rlhfkit.stages.data_sources import chat_template_choice, load_split
+from rlhfkit.stages.examples_preview import prompt_preview, write_preview
 from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, trainer_metrics
 from rlhfkit.stages.ppo.config import PPOConfig, check_minibatch
 from rlhfkit.stages.ppo.module import PPOModule
@@ -39,38 +40,95 @@ def reward_model_path(reward_spec: dict[str, Any]) -> str | None:
     return None
 
 
+def _same_vocabulary(a, b) -> bool:
+    return a.get_vocab() == b.get_vocab()
+
+
 def build_value_model(value_init: str, shared: bool, bundle: ModelBundle, reward_spec: dict[str, Any]) -> ScalarHeadModel:
-    """The critic (item 24).
+    """The critic (item 24); one log line says where it starts.
 
     ``shared``: a zero-initialised head on the policy's own body (LHP). Otherwise a separate
-    model: ``value_init`` "auto" is "reward" when the reward is (or contains) a reward model
-    (IG, N+), else "policy"; "reward" copies the RM (body and head); "policy" puts a fresh head on
-    a copy of the policy's body; anything else is a saved reward/value model directory.
+    model. The critic reads the policy's token ids, so it can start from a reward model only when
+    that RM shares the policy's tokenizer (item 38). ``value_init``:
+
+    * "auto": "reward" when the reward is (or contains) a reward model with the policy's tokenizer
+      (IG, N+), else "policy" (no RM, or an RM with its own tokenizer);
+    * "reward": the RM's body with its score as the value head (:meth:`ScalarHeadModel.from_pretrained`
+      with role "value": rlhfkit's RMs and any HF seq-cls RM); refused when the tokenizers differ;
+    * "policy": a zero head on a copy of the policy's body;
+    * anything else: a saved reward/value model directory (same tokenizer required).
     """
     if shared:
+        log.info("ppo: the value model is a zero-initialised head on the policy's own body (stage.shared_value_head)")
         return ScalarHeadModel(bundle.model.base_model, role="value")  # shares the policy's body
-    source = value_init
+    rm_path = reward_model_path(reward_spec)
+    source, why = value_init, ""
     if source == "auto":
-        source = "reward" if reward_model_path(reward_spec) else "policy"
+        if not rm_path:
+            source, why = "policy", "the reward has no reward model"
+        elif Path(rm_path).exists() and not _same_vocabulary(bundle.tokenizer, AutoTokenizer.from_pretrained(rm_path)):
+            source, why = "policy", f"the reward model at {rm_path} has a different tokenizer (item 38)"
+        else:
+            source = "reward"
     if source == "policy":
+        log.info("ppo: the value model starts from the policy (a zero head on a copy of its body)%s",
+                 f": {why}" if why else " (stage.value_init=policy)")
         return scalar_model_from(bundle, "value")
+    what = "reward model"
     if source == "reward":
-        source = reward_model_path(reward_spec)
+        source = rm_path
         if not source:
             raise ConfigError("stage.value_init=reward needs a reward_model reward (reward=reward_model reward.path=...)")
+    else:
+        what = "saved reward/value model"
     if not Path(source).exists():
         raise FileNotFoundError(f"stage.value_init: no reward/value model at '{source}'")
-    check_same_tokenizer(bundle.tokenizer, AutoTokenizer.from_pretrained(source), "stage.value_init")  # item 38
-    return ScalarHeadModel.from_pretrained(source, role="value")  # item 24: critic initialised from the RM
+    other = AutoTokenizer.from_pretrained(source)
+    if not _same_vocabulary(bundle.tokenizer, other):
+        raise ConfigError(
+            f"stage.value_init={value_init}: the {what} at '{source}' has a different tokenizer from the policy's "
+            f"(vocabulary sizes {len(other)} and {len(bundle.tokenizer)}); the value model reads the policy's token "
+            "ids, so it cannot start from it (RLHF_DETAILS item 38); use stage.value_init=policy (or auto)")
+    critic = ScalarHeadModel.from_pretrained(source, role="value")  # item 24: critic initialised from the RM
+    log.info("ppo: the value model starts from the %s at %s (its body, its score as the value head; same "
+             "tokenizer as the policy)", what, source)
+    return critic
 
 
-def check_reward_tokenizers(reward_fn: Any, tokenizer) -> None:
-    """Item 38: a reward model plugin (even inside a weighted sum) must share the policy's vocabulary."""
-    parts = [reward_fn] + [part for _, _, part in getattr(reward_fn, "parts", [])]
-    for part in parts:
+def _reward_parts(reward_fn: Any) -> list[Any]:
+    """A reward plugin and, recursively, the parts of a weighted sum."""
+    out = [reward_fn]
+    for _, _, part in getattr(reward_fn, "parts", []) or []:
+        out += _reward_parts(part)
+    return out
+
+
+def check_reward_tokenizers(reward_fn: Any, tokenizer) -> dict[str, bool]:
+    """Item 38 for the reward: whether each reward model plugin (weighted sums included) shares the
+    policy's tokenizer, logged; ``{RM path: same tokenizer}``.
+
+    A different tokenizer is fine for a reward: reward functions get text (responses are decoded),
+    which the RM re-encodes with its own tokenizer (and, for a third party's RM, its own chat
+    template: each RM is told the policy's tokenizer, whose template rendered the prompts). What
+    reads the policy's token ids must share its tokenizer, i.e. the value model:
+    :func:`build_value_model` refuses an RM with another one.
+    """
+    shares: dict[str, bool] = {}
+    for part in _reward_parts(reward_fn):
         other = getattr(part, "tokenizer", None)
-        if other is not None:
-            check_same_tokenizer(tokenizer, other, "reward")
+        if other is None:
+            continue
+        if callable(getattr(part, "set_policy_tokenizer", None)):
+            part.set_policy_tokenizer(tokenizer)
+        name = str(getattr(part, "path", type(part).__name__))
+        shares[name] = same = _same_vocabulary(tokenizer, other)
+        if same:
+            log.info("reward: the reward model %s shares the policy's tokenizer", name)
+        else:
+            log.info("reward: the reward model %s has its own tokenizer (%d tokens; the policy's has %d): "
+                     "responses are decoded to text and re-encoded with the RM's tokenizer", name, len(other),
+                     len(tokenizer))
+    return shares
 
 
 def kl_parts(cfg: DictConfig) -> tuple[dict[str, Any], str]:
@@ -98,9 +156,12 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     check_minibatch(stage, group_size)
     kl_spec, kl_estimator = kl_parts(cfg)
     kl_controller = plugins.build("kl_controller", kl_spec, "kl")
+    chat_template_choice(cfg)  # data.chat_template refused before the model loads
     bundle = run.build("model", "model")
     counts: dict[str, float] = {}  # load and truncation counts: logged and in metrics.json
-    prompts = [e.prompt for e in load_split(cfg, plugins, "data.prompts.train", "prompt", counts)]
+    # message-list prompts rendered in the policy's chat format, with its generation prompt
+    prompt_examples = load_split(cfg, plugins, "data.prompts.train", "prompt", counts, tokenizer=bundle.tokenizer)
+    prompts = [e.prompt for e in prompt_examples]
     pretrain = [e.text for e in load_split(cfg, plugins, "data.pretrain.train", "text", counts)] if ptx else None
     counts |= truncation_counts(bundle.tokenizer, prompts, pretrain, stage)
     reward_spec = as_spec(cfg, "reward")
@@ -117,6 +178,9 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
         reward_name=str(reward_spec.get("name")),
     )
     log_to_trainer(trainer, counts)
+    write_preview(run.run_dir, prompt_preview(bundle.tokenizer, prompts, stage.max_prompt_length,
+                                              [getattr(e, "origin", None) for e in prompt_examples[:5]]),
+                  "ppo", trainer.logger)
     # the frozen reference is in eval mode on purpose (item 23), not by mistake
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
     trainer.fit(module, ckpt_path=run.ckpt_path)

@@ -20,9 +20,11 @@ trainer's global_step counts optimizer steps of every optimizer and is not used)
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -39,6 +41,8 @@ from rlhfkit.algos.ppo_objective import ppo_total_loss
 from rlhfkit.errors import ConfigError, NonFiniteError
 from rlhfkit.models.fast_kernels import apply_fast_kernels
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
+from rlhfkit.models.hf import checkpointing_enabled, checkpointing_in_eval
+from rlhfkit.models.lora import AdapterDisabledReference, is_lora, plain_body, policy_body_copy
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.stages.finite_guard import check_finite, last_good_checkpoint
 from rlhfkit.stages.ppo.config import PPOConfig, check_minibatch
@@ -48,12 +52,16 @@ from rlhfkit.tracking import log_table
 
 RANK_SEED_STRIDE = 1000  # item 40: sampling seed = seed + 1000 * global rank
 
+log = logging.getLogger(__name__)
+
 
 class PPOModule(pl.LightningModule):
     """PPO / PPO-ptx against any reward function.
 
     Args:
-        policy: the causal LM to train (the SFT model); a frozen copy becomes the reference.
+        policy: the causal LM to train (the SFT model); a frozen copy becomes the reference, or for a
+            LoRA policy (``model.lora.r > 0``) the policy itself with its adapter disabled
+            (:class:`rlhfkit.models.lora.AdapterDisabledReference`: the same base weights, no copy).
         tokenizer: shared by every model (item 38); pad distinct from EOS (item 35).
         reward_fn: ``(prompts, responses) -> (B,)`` scores (a ``reward`` plugin).
         kl_controller: ``.value``, ``.update(kl, n)``, ``state_dict`` (a ``kl_controller`` plugin).
@@ -109,11 +117,24 @@ class PPOModule(pl.LightningModule):
         if getattr(advantage_estimator, "needs_critic", True) and value_model is None:
             raise ValueError("this advantage estimator needs a value model")
         self.shared_value_head = bool(config.shared_value_head and value_model is not None)
+        lora = is_lora(policy)
+        if lora and self.shared_value_head:
+            raise ConfigError("config key 'stage.shared_value_head': not with a LoRA policy (model.lora.r > 0): the "
+                              "value head would sit on the adapted body; use a separate critic "
+                              "(stage.shared_value_head=false)")
+        if lora and value_model is not None and policy_body_copy(value_model.backbone):
+            value_model.backbone = plain_body(value_model.backbone)  # a critic copied from the policy: full weights
         # same functions, faster kernels where they were measured to help; before the reference copy
         self.kernels = apply_fast_kernels(config.fast_kernels, policy, value_model, getattr(reward_fn, "model", None),
                                           device_type=device_type)
         self.policy = policy
-        self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen SFT reference (item 12)
+        if lora:  # the same base weights with the adapter disabled: the SFT policy, no second copy (item 12)
+            self.ref_policy = AdapterDisabledReference(policy)
+        else:
+            self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen SFT reference (item 12)
+        self.checkpointing = checkpointing_enabled(policy) or (value_model is not None
+                                                              and checkpointing_enabled(value_model))
+        self._checkpointing_logged = False
         self.value_model = value_model
         self.tokenizer = tokenizer
         self.reward_fn, self.reward_name = reward_fn, reward_name
@@ -140,17 +161,22 @@ class PPOModule(pl.LightningModule):
             self.ptx_stream.shard(self.global_rank, self.trainer.world_size)
 
     def train_dataloader(self) -> BatchStream:
+        """One Lightning epoch of ``total_steps`` batches, one per PPO iteration (so the progress bar
+        shows iterations done / total, an ETA, the score and the KL), starting at the saved data
+        position on a resume (Lightning restores the epoch's done batches, = ``iteration``)."""
         self.prompt_stream.start = self.iteration  # resume at the saved data position
+        self.prompt_stream.stop = self.config.total_steps  # the stream ends where the run does
         return self.prompt_stream
 
     def configure_optimizers(self) -> Any:
         c = self.config
-        policy_params = list(self.policy.parameters())
+        policy_params = [p for p in self.policy.parameters() if p.requires_grad]  # a LoRA policy: its adapter
         if self.shared_value_head:
             policy_params += list(self.value_model.head.parameters())  # one optimizer over body and both heads
         optimizers = [self.make_optimizer(policy_params, c.lr)]
         if self.value_model is not None and not self.shared_value_head:
-            optimizers.append(self.make_optimizer(self.value_model.parameters(), c.value_lr))
+            optimizers.append(self.make_optimizer([p for p in self.value_model.parameters() if p.requires_grad],
+                                                  c.value_lr))
         if self.make_scheduler is None:
             return optimizers
         return optimizers, [self.make_scheduler(opt, c.total_steps) for opt in optimizers]
@@ -242,7 +268,26 @@ class PPOModule(pl.LightningModule):
         return {k: float(v) for k, v in zip(names, world)}
 
     def _minibatch_step(self, mb: Rollout) -> dict[str, torch.Tensor]:
-        """One optimizer step of every optimizer on one minibatch (items 13, 20)."""
+        """One optimizer step of every optimizer on one minibatch (items 13, 20); with
+        ``model.gradient_checkpointing`` the checkpointed layers recompute in the backward although
+        the models are in eval mode (item 23: no dropout), see :func:`checkpointing_in_eval`."""
+        if not self.checkpointing:
+            return self._minibatch_update(mb)
+        with contextlib.ExitStack() as stack:
+            flagged = sum(stack.enter_context(checkpointing_in_eval(model))
+                          for model in (self.policy, None if self.shared_value_head else self.value_model)
+                          if model is not None)
+            if not self._checkpointing_logged:
+                self._checkpointing_logged = True
+                if flagged:
+                    log.info("model.gradient_checkpointing: %d layers recompute their activations in the PPO "
+                             "updates (models in eval mode, no dropout: item 23)", flagged)
+                else:
+                    log.warning("model.gradient_checkpointing: no layer can checkpoint in eval mode for this "
+                                "architecture (its layers apply dropout themselves); PPO updates run without it")
+            return self._minibatch_update(mb)
+
+    def _minibatch_update(self, mb: Rollout) -> dict[str, torch.Tensor]:
         c = self.config
         input_ids, attention_mask, p = mb.input_ids, mb.attention_mask, mb.prompt_length
         logits = response_logits(self.policy, input_ids, attention_mask, p, self.kernels["lm_head_last_only"])  # (b, R, V)

@@ -155,7 +155,10 @@ def make_rollout(
 
     Args:
         prompts: B prompt strings (repeat a prompt G times in a row for group estimators).
-        policy, ref_policy: causal LMs sharing ``tokenizer`` (item 38).
+        policy, ref_policy: causal LMs sharing ``tokenizer`` (item 38); the reference of a LoRA policy
+            is the policy run with its adapter disabled (:class:`rlhfkit.models.lora.AdapterDisabledReference`).
+            The policy samples with :func:`sample_responses` (its fast decoder, or transformers'
+            ``generate`` for a model it does not support).
         value_model: a ``ScalarHeadModel`` critic, or None (critic-free).
         reward_fn: ``(prompts, responses) -> (B,)`` scores; ``reward_name`` names it in errors
             (a non-finite score raises :class:`rlhfkit.errors.NonFiniteError`).

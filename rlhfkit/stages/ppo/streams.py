@@ -4,6 +4,15 @@ A PPO run counts iterations, not epochs: iteration i uses prompt batch i. :class
 makes batch i a function of i alone (seeded shuffles, the same on every rank: RLHF_DETAILS item
 40), so "the data position" in a checkpoint is just the iteration count, and Lightning's
 one-batch-ahead prefetch cannot shift it.
+
+A stream with a ``stop`` is finite and sized: iterating it yields batches ``start .. stop - 1``
+and ``len()`` is ``stop``, the batch count of the whole run. Lightning's training loop treats the
+stream as one epoch of ``len()`` batches; on a resume it restores how many of them were done (the
+checkpoint's iteration, = ``start``) and counts on from there, so its progress bar reads
+"iterations done / total" with an ETA, and the epoch ends exactly at ``stop``. (After a resume
+mid-run the count goes on from the iteration, but Lightning skips ``on_train_epoch_start``, where
+its TQDM bar takes the total, so the bar shows "n/?".) Without a ``stop`` (the default) the
+stream is endless and unsized.
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from rlhfkit.models.encoding import leading_special_ids, prompt_ids
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +43,10 @@ class BatchStream:
         items: prompts (or pretraining texts).
         batch_size: items per rank per batch.
         seed: shuffle seed.
+        stop: None (endless), or the batch index iteration stops before (see the module doc).
     """
 
-    def __init__(self, items: Sequence[Any], batch_size: int, seed: int = 0) -> None:
+    def __init__(self, items: Sequence[Any], batch_size: int, seed: int = 0, stop: int | None = None) -> None:
         if not items:
             raise ValueError("BatchStream: no items")
         if batch_size < 1:
@@ -42,6 +54,7 @@ class BatchStream:
         self.items, self.batch_size, self.seed = list(items), batch_size, seed
         self.rank, self.world_size = 0, 1
         self.start = 0  # the batch index __iter__ starts at (set on resume)
+        self.stop = stop  # the batch index __iter__ stops before (None: endless)
         self._perms: dict[int, list[int]] = {}
 
     def shard(self, rank: int, world_size: int) -> None:
@@ -60,9 +73,30 @@ class BatchStream:
         n, first = len(self.items), (index * self.world_size + self.rank) * self.batch_size
         return [self.items[self._perm(j // n)[j % n]] for j in range(first, first + self.batch_size)]
 
+    def __bool__(self) -> bool:
+        return True  # a stream is never "empty" (an endless one has no len() to ask)
+
+    def __len__(self) -> int:
+        """``stop``: the batches of the whole run, those before ``start`` included (Lightning counts a
+        resumed epoch's done batches itself). An endless stream has no length (a TypeError, which
+        Lightning reads as "unsized")."""
+        if self.stop is None:
+            raise TypeError("an endless BatchStream (stop=None) has no length")
+        return max(int(self.stop), 0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Lightning's resumable-loader interface, with nothing in it: the data position is the PPO
+        iteration count, checkpointed with the module and set as ``start`` before iterating. Having
+        it tells Lightning a mid-run checkpoint resumes exactly (no "dataloader is not resumable"
+        warning for the sized stream)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore (see :meth:`state_dict`)."""
+
     def __iter__(self) -> Iterator[list[Any]]:
         index = self.start
-        while True:
+        while self.stop is None or index < self.stop:
             yield self.batch(index)
             index += 1
 
@@ -86,7 +120,9 @@ def count_truncated(tokenizer, texts: Sequence[str], max_length: int, where: str
     :func:`encode_texts` do (no special tokens), once at load time, so the count is exact and the
     cut is reported in ``metrics.json`` rather than happening silently in every batch.
     """
-    n = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) > max_length for t in texts)
+    lead = leading_special_ids(tokenizer)  # a prompt gets the tokenizer's BOS, as in encode_prompts
+    n = sum(len(prompt_ids(tokenizer, t, lead)[0] if kept == "last" else
+                tokenizer(t, add_special_tokens=False)["input_ids"]) > max_length for t in texts)
     if n:
         log.warning("%s: %d of %d examples exceed %s=%d tokens; only their %s %d tokens are used",
                     where, n, len(texts), limit_key, max_length, kept, max_length)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from rlhfkit.data.examples import group_of
-from rlhfkit.models.encoding import encode_pairs
+from rlhfkit.models.encoding import completion_ids, encode_pairs, leading_special_ids, prompt_ids
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class RankingCollator:
 
     Returns (from ``__call__``), with B prompts, K = the largest K_b, N = sum_b K_b rows:
         input_ids, attention_mask: (N, T) right-padded, each completion followed by EOS (item 8);
+        completion_mask: (N, T) 1 on each row's completion and its EOS (for the examples preview);
         slot: (N,) int64 index of each row in the flattened (B * K) score grid;
         ranks: (B, K) int64, 0 best, ties equal, -1 absent;
         labeler_idx, group_idx: (B,) int64 (-1 when unknown);
@@ -82,7 +83,7 @@ class RankingCollator:
         group_idx = [self.group_index.get(g, -1) if (g := group_of(ex, self.group_key)) is not None else -1
                      for ex in examples]
         return {
-            "input_ids": enc.input_ids, "attention_mask": enc.attention_mask,
+            "input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "completion_mask": enc.completion_mask,
             "slot": torch.tensor(slots, dtype=torch.long), "ranks": ranks,
             "labeler_idx": torch.tensor(labeler_idx, dtype=torch.long),
             "group_idx": torch.tensor(group_idx, dtype=torch.long),
@@ -92,12 +93,13 @@ class RankingCollator:
 
 def count_too_long_rankings(tokenizer, examples: Sequence[Any], max_length: int, where: str) -> int:
     """How many (prompt, completion) rows exceed ``max_length`` and will be cut (reported, never silent)."""
+    lead = leading_special_ids(tokenizer)
     too_long = total = 0
     for ex in examples:
-        n_prompt = len(tokenizer(ex.prompt, add_special_tokens=False)["input_ids"])
+        n_prompt = len(prompt_ids(tokenizer, ex.prompt, lead)[0])  # as encode_pairs builds the rows
         for completion in ex.completions:
             total += 1
-            too_long += n_prompt + len(tokenizer(completion, add_special_tokens=False)["input_ids"]) + 1 > max_length
+            too_long += n_prompt + len(completion_ids(tokenizer, completion)) > max_length
     if too_long:
         log.warning("%s: %d of %d (prompt, completion) rows exceed max_length=%d tokens and will be "
                     "truncated (the start of the prompt is cut)", where, too_long, total, max_length)

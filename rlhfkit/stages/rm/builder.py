@@ -1,10 +1,13 @@
 """`stage=rm`: train a reward model on rankings, normalise it, export ``final/`` and a report.
 
 After the fit (rank 0): the bias normalisation (item 9, :mod:`rlhfkit.stages.rm.normalisation`)
-is fitted on demonstrations, saved with the RM and checked by reloading it the way PPO will. The
-run directory gets ``metrics.json`` and ``rm_report.json``: held-out accuracy overall, per labeler
-and per labeler group, inter-labeler agreement (train and valid pools, overall and within each
-group), pairs and ties counted.
+is fitted on demonstrations, folded into the RM and checked by reloading it the way PPO will.
+``final/`` is a standard Hugging Face ``AutoModelForSequenceClassification`` checkpoint (num_labels=1)
+whose logits are the normalised reward (:mod:`rlhfkit.models.seq_cls`), its tokenizer and chat
+template beside it; ``rm_report.json`` says where the normalisation went. The run directory gets
+``metrics.json`` and ``rm_report.json``: held-out accuracy overall, per labeler and per labeler
+group, inter-labeler agreement (train and valid pools, overall and within each group), pairs and
+ties counted.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from rlhfkit.data.examples import group_of
 from rlhfkit.errors import ConfigError
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.plugins import PluginManager
-from rlhfkit.stages.data_sources import filter_hook, filter_keys, load_split, train_valid
+from rlhfkit.stages.data_sources import chat_template_choice, filter_hook, filter_keys, load_split, train_valid
+from rlhfkit.stages.examples_preview import ranking_preview, write_preview
 from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, make_loader, trainer_metrics
 from rlhfkit.stages.rm.batching import RankingCollator, ranking_truncation_counts
 from rlhfkit.stages.rm.config import RMConfig
@@ -39,6 +43,7 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
     if stage.normalisation.mode != "none" and stage.normalisation.source == "data.sft.train":
         parts.append(("dataset", "data.sft.train"))
     run = StageRun.start(cfg, plugins, run_dir, parts)
+    chat_template_choice(cfg)  # data.chat_template refused before the model loads
 
     bundle = run.build("model", "model")
     model = ScalarHeadModel.from_causal_lm(bundle.model, role="reward")  # head init item 10
@@ -46,8 +51,9 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
     del bundle  # the RM holds a copy of the body; the LM head is not needed
 
     hygiene: dict[str, float] = {}  # load, filter and truncation counts: logged, metrics.json, rm_report.json
-    train, valid = train_valid(cfg, plugins, "preference", "preference", stage.valid_fraction,
-                               prepare=filter_hook(cfg, plugins, "preference", hygiene), counts=hygiene)
+    train, valid = train_valid(cfg, plugins, "preference", "preference", stage.valid_fraction,  # in the model's chat format
+                               prepare=filter_hook(cfg, plugins, "preference", hygiene), counts=hygiene,
+                               tokenizer=tokenizer)
     group = functools.partial(group_of, key=stage.group_key)
     agreement = {"train": agreement_report(train, group), "valid": agreement_report(valid, group)}
     train, n_tied_train = drop_all_tied(train, "train")
@@ -68,6 +74,7 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
                           limit_train_batches=stage.limit_train_batches)
     data_counts = hygiene | flat(data, "data/preference/")  # skips, ties dropped, truncation: into metrics.json
     log_to_trainer(trainer, data_counts | flat(agreement, "agreement/"))
+    write_preview(run.run_dir, ranking_preview(tokenizer, train, collate), "rm", trainer.logger)
     trainer.fit(
         module,
         train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers,
@@ -78,7 +85,7 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
     metrics = trainer_metrics(trainer) | data_counts
 
     def export(final_dir: Path) -> None:
-        sft_data = lambda: load_split(cfg, plugins, "data.sft.train", "sft", metrics)  # noqa: E731
+        sft_data = lambda: load_split(cfg, plugins, "data.sft.train", "sft", metrics, tokenizer=tokenizer)  # noqa: E731
         normalisation = normalise_and_export(stage, module.model, tokenizer, train, sft_data, final_dir)
         metrics["rm/demo_score_mean_after_norm"] = normalisation["demo_after_norm"]["mean"]
         metrics["rm/demo_score_mean_raw"] = normalisation["demo_raw"]["mean"]

@@ -21,9 +21,11 @@ from transformers import PreTrainedTokenizerBase
 
 from rlhfkit.algos import pairwise_margin, ranking_accuracy, ranking_loss
 from rlhfkit.data.examples import group_of
+from rlhfkit.errors import ConfigError
 from rlhfkit.stages.rm.config import RMConfig
 from rlhfkit.stages.rm.metrics import PairCounts, accuracy, accuracy_table, pair_counts_per_example
 from rlhfkit.models.encoding import encode_pairs
+from rlhfkit.models.lora import has_adapter_layers
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.optimizers import lightning_optimizers
 from rlhfkit.tracking import log_table
@@ -90,6 +92,9 @@ class RewardModelModule(pl.LightningModule):
         samples_dir: str | None = None,
     ) -> None:
         super().__init__()
+        if has_adapter_layers(model):
+            raise ConfigError("config key 'model.lora.r': LoRA adapts the policy (stage=sft, stage=ppo); the reward "
+                              "model stage trains the whole body: set model.lora.r=0 for stage=rm")
         self.save_hyperparameters(dataclasses.asdict(config))  # plain values: checkpoints load with weights_only
         self.config = config
         self.model = model
@@ -106,6 +111,12 @@ class RewardModelModule(pl.LightningModule):
         self.val_pairs_by_group = PairCounts(len(self.group_names))
         self.val_report: dict[str, Any] = {}
         self._table_rows: list[list[Any]] = []
+
+    def on_fit_start(self) -> None:
+        """Train mode for the model before anything runs (dropout as configured, ``model.dropout``):
+        ``from_pretrained`` returns a model in eval mode and Lightning (2.x) keeps whatever mode a
+        module is in at the start of fit; after each validation it restores this one."""
+        self.model.train()
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """Scores (B, K) of every completion of every prompt, from ONE backbone forward (item 6)."""
@@ -177,5 +188,6 @@ class RewardModelModule(pl.LightningModule):
         self._table_rows = []
 
     def configure_optimizers(self) -> Any:
-        return lightning_optimizers(self.model.parameters(), self.make_optimizer, self.config.lr, self.make_scheduler,
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        return lightning_optimizers(trainable, self.make_optimizer, self.config.lr, self.make_scheduler,
                                     int(self.trainer.estimated_stepping_batches))

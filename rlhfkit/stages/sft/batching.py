@@ -7,7 +7,7 @@ import logging
 
 import torch
 
-from rlhfkit.models.encoding import encode_pairs
+from rlhfkit.models.encoding import encode_pairs, leading_special_ids, pair_length
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,12 @@ class SFTCollator:
 
 
 def count_too_long(tokenizer, examples: list, max_length: int, where: str) -> int:
-    """Say how many pairs will be cut to ``max_length`` (cutting is reported, never silent)."""
+    """Say how many pairs will be cut to ``max_length`` (cutting is reported, never silent); the
+    pairs are counted as :func:`encode_pairs` builds them (leading special tokens, EOS)."""
+    lead = leading_special_ids(tokenizer)
     too_long = 0
     for e in examples:
-        n = len(tokenizer(e.prompt, add_special_tokens=False)["input_ids"]) + len(
-            tokenizer(e.completion, add_special_tokens=False)["input_ids"]) + 1
-        too_long += n > max_length
+        too_long += pair_length(tokenizer, e.prompt, e.completion, lead) > max_length
     if too_long:
         log.warning("%s: %d of %d examples exceed max_length=%d tokens and will be truncated "
                     "(the start of the prompt is cut)", where, too_long, len(examples), max_length)

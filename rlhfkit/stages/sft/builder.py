@@ -8,7 +8,8 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rlhfkit.plugins import PluginManager
-from rlhfkit.stages.data_sources import filter_hook, filter_keys, train_valid
+from rlhfkit.stages.data_sources import chat_template_choice, filter_hook, filter_keys, train_valid
+from rlhfkit.stages.examples_preview import sft_preview, write_preview
 from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, make_loader, trainer_metrics
 from rlhfkit.stages.sft.batching import SFTCollator, truncation_counts
 from rlhfkit.stages.sft.config import SFTConfig
@@ -22,10 +23,12 @@ def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
         ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"), *filter_keys(cfg, "sft"),
     ])
     stage = from_node(SFTConfig, cfg.stage)
+    chat_template_choice(cfg)  # data.chat_template refused before the model loads
     bundle = run.build("model", "model")
     hygiene: dict[str, float] = {}  # load, filter and truncation counts: logged and in metrics.json
-    train, valid = train_valid(cfg, plugins, "sft", "sft", stage.valid_fraction,
-                               prepare=filter_hook(cfg, plugins, "sft", hygiene), counts=hygiene)
+    train, valid = train_valid(cfg, plugins, "sft", "sft", stage.valid_fraction,  # rendered in the model's chat format
+                               prepare=filter_hook(cfg, plugins, "sft", hygiene), counts=hygiene,
+                               tokenizer=bundle.tokenizer)
     hygiene |= truncation_counts(bundle.tokenizer, {"train": train, "valid": valid}, stage.max_length, "sft")
     collate = SFTCollator(bundle.tokenizer, stage.max_length)
     module = SFTModule(bundle.model, bundle.tokenizer, stage, *run.optimizers(),
@@ -33,6 +36,7 @@ def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps,
                           limit_train_batches=stage.limit_train_batches)
     log_to_trainer(trainer, hygiene)
+    write_preview(run.run_dir, sft_preview(bundle.tokenizer, train, collate, stage.mask_prompt), "sft", trainer.logger)
     trainer.fit(
         module,
         train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers,

@@ -58,6 +58,12 @@ class SFTModule(pl.LightningModule):
         self.val_loss = MeanMetric()
         self.val_perplexity = Perplexity(ignore_index=-100)
 
+    def on_fit_start(self) -> None:
+        """Train mode for the model before anything runs (item 1: dropout as configured, ``model.dropout``):
+        ``from_pretrained`` returns a model in eval mode and Lightning (2.x) keeps whatever mode a
+        module is in at the start of fit; after each validation it restores this one."""
+        self.model.train()
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
 
@@ -90,5 +96,6 @@ class SFTModule(pl.LightningModule):
                 log_table(self.logger, "val/samples", ["epoch", "prompt", "completion"], rows, self.samples_dir)
 
     def configure_optimizers(self) -> Any:
-        return lightning_optimizers(self.model.parameters(), self.make_optimizer, self.config.lr, self.make_scheduler,
+        trainable = [p for p in self.model.parameters() if p.requires_grad]  # a LoRA model: its adapter only
+        return lightning_optimizers(trainable, self.make_optimizer, self.config.lr, self.make_scheduler,
                                     int(self.trainer.estimated_stepping_batches))

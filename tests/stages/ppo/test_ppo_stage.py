@@ -130,8 +130,9 @@ def test_the_critic_starts_from_the_reward_model(tmp_path):
     shared = build_value_model("reward", True, bundle, spec)  # LHP: a head on the policy's own body
     assert shared.backbone is bundle.model.base_model
     other = build_tiny("nano", tokenizer="bytes")
-    with pytest.raises(ValueError, match="item 38"):
-        build_value_model("auto", False, other, spec)
+    with pytest.raises(ValueError, match="item 38"):  # the critic reads the policy's token ids
+        build_value_model("reward", False, other, spec)
+    assert build_value_model("auto", False, other, spec).backbone is not other.model.base_model  # from the policy
 
 
 def pretraining_loss(model_dir: Path) -> float:

@@ -152,7 +152,7 @@ def test_cli_kway_rankings_with_labelers_ties_and_agreement(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run = single_run_dir(runs)
     for name in ("metrics.json", "rm_report.json", "resolved_config.yaml", "versions.json",
-                 "final/scalar_head.safetensors", "final/scalar_head.json", "final/tokenizer.json"):
+                 "final/config.json", "final/model.safetensors", "final/tokenizer.json"):
         assert (run / name).exists(), name
     report = json.loads((run / "rm_report.json").read_text())
     summary = report["summary"]
