@@ -143,6 +143,19 @@ class StageRun:
         return metrics
 
 
+def fit_on_examples(run: StageRun, trainer: pl.Trainer, module: pl.LightningModule, train: list, valid: list,
+                    collate, stage: Any) -> None:
+    """The fit of the stages trained on examples (SFT, RM): train shuffled per epoch (seeded, for an
+    exact resume), valid in order, resumed from the checked ``ckpt_path``."""
+    trainer.fit(
+        module,
+        train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers,
+                                      seed=run.cfg.seed),
+        val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
+        ckpt_path=run.ckpt_path,
+    )
+
+
 def trainer_metrics(trainer: pl.Trainer) -> dict[str, float]:
     """The trainer's last logged value of every metric, as floats."""
     return {k: float(v) for k, v in trainer.callback_metrics.items()}

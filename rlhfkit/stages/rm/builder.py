@@ -26,7 +26,7 @@ from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.plugins import PluginManager
 from rlhfkit.stages.data_sources import chat_template_choice, filter_hook, filter_keys, load_split, train_valid
 from rlhfkit.stages.examples_preview import ranking_preview, write_preview
-from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, make_loader, trainer_metrics
+from rlhfkit.stages.lifecycle import StageRun, fit_on_examples, log_to_trainer, trainer_metrics
 from rlhfkit.stages.rm.batching import RankingCollator, ranking_truncation_counts
 from rlhfkit.stages.rm.config import RMConfig
 from rlhfkit.stages.rm.metrics import agreement_report
@@ -75,13 +75,7 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
     data_counts = hygiene | flat(data, "data/preference/")  # skips, ties dropped, truncation: into metrics.json
     log_to_trainer(trainer, data_counts | flat(agreement, "agreement/"))
     write_preview(run.run_dir, ranking_preview(tokenizer, train, collate), "rm", trainer.logger)
-    trainer.fit(
-        module,
-        train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers,
-                                     seed=cfg.seed),
-        val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
-        ckpt_path=run.ckpt_path,
-    )
+    fit_on_examples(run, trainer, module, train, valid, collate, stage)
     metrics = trainer_metrics(trainer) | data_counts
 
     def export(final_dir: Path) -> None:

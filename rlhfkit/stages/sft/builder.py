@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from rlhfkit.plugins import PluginManager
 from rlhfkit.stages.data_sources import chat_template_choice, filter_hook, filter_keys, train_valid
 from rlhfkit.stages.examples_preview import sft_preview, write_preview
-from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, make_loader, trainer_metrics
+from rlhfkit.stages.lifecycle import StageRun, fit_on_examples, log_to_trainer, trainer_metrics
 from rlhfkit.stages.sft.batching import SFTCollator, truncation_counts
 from rlhfkit.stages.sft.config import SFTConfig
 from rlhfkit.stages.sft.module import SFTModule
@@ -37,11 +37,5 @@ def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
                           limit_train_batches=stage.limit_train_batches)
     log_to_trainer(trainer, hygiene)
     write_preview(run.run_dir, sft_preview(bundle.tokenizer, train, collate, stage.mask_prompt), "sft", trainer.logger)
-    trainer.fit(
-        module,
-        train_dataloaders=make_loader(train, collate, stage.batch_size, shuffle=True, num_workers=stage.num_workers,
-                                     seed=cfg.seed),
-        val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
-        ckpt_path=run.ckpt_path,
-    )
+    fit_on_examples(run, trainer, module, train, valid, collate, stage)
     return run.finish(trainer, trainer_metrics(trainer) | hygiene, bundle.save_pretrained, [bundle.model])
