@@ -17,8 +17,8 @@ activations stay mapped for reuse and the peak also measures the allocator's cac
 
 What LoRA removes: the reference copy of the policy (with LoRA the reference is the same weights
 with the adapter disabled), the policy's gradients and its AdamW state (two more copies), all but
-the adapter's. With ``gae`` the critic is a separate, fully trained copy of the policy's body in
-both modes (its LoRA is not part of this), so the difference is diluted. The CPU (``lscpu``) and
+the adapter's. With ``gae`` the critic is a separate copy of the policy's body: LoRA too in mode
+``lora`` (``stage.value_lora``, the default), trained in full in ``lora_full_critic``. The CPU (``lscpu``) and
 the versions are printed; the last line is one JSON object with everything.
 """
 
@@ -37,6 +37,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# full fine-tuning; LoRA on the policy and (gae) the critic (stage.value_lora, the default); gae
+# only: LoRA on the policy, the critic trained in full (stage.value_lora=false)
+MODES = ("full", "lora", "lora_full_critic")
 WORDS = [f"w{i}" for i in range(509)]  # + <pad>, <eos>, <unk>: a 512-token vocabulary
 
 
@@ -111,7 +114,8 @@ def worker(args: argparse.Namespace) -> None:
     baseline = rss_bytes()
     advantage = ["advantage=rloo", "advantage.group_size=2"] if args.advantage == "rloo" else ["advantage=gae"]
     overrides = [
-        "stage=ppo", "model=hf", f"model.path={args.model_dir}", f"model.lora.r={args.lora_r if args.mode == 'lora' else 0}",
+        "stage=ppo", "model=hf", f"model.path={args.model_dir}", f"model.lora.r={0 if args.mode == 'full' else args.lora_r}",
+        f"stage.value_lora={str(args.mode != 'lora_full_critic').lower()}",
         f"data.prompts.train.path={args.prompts}", "reward=keyword", "reward.wanted=[w1,w2,w3]", "reward.banned=[]",
         *advantage, f"stage.total_steps={args.steps}", f"stage.rollout_batch_size={args.batch}",
         f"stage.minibatch_size={args.batch * (2 if args.advantage == 'rloo' else 1)}", f"stage.max_new_tokens={args.response}",
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
                     help="tracking: glibc returns every block >= 64 KiB to the OS when freed "
                          "(MALLOC_MMAP_THRESHOLD_=65536), so RSS follows the live tensors; default: glibc's "
                          "dynamic thresholds, freed memory kept for reuse (what a plain run sees; noisier)")
-    ap.add_argument("--worker", choices=("full", "lora"), default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=MODES, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--advantage", default="rloo", help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--prompts", default=None, help=argparse.SUPPRESS)
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.malloc == "tracking":
             env["MALLOC_MMAP_THRESHOLD_"] = "65536"
         for advantage in [a.strip() for a in args.advantages.split(",") if a.strip()]:
-            for mode in ("full", "lora"):
+            for mode in MODES if advantage == "gae" else MODES[:2]:
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--advantage", advantage,
                        "--model-dir", str(tmp / "model"), "--prompts", str(prompts), "--run-dir",
                        str(tmp / f"run_{advantage}_{mode}"), "--lora-r", str(args.lora_r), "--batch", str(args.batch),
@@ -212,18 +216,18 @@ def main(argv: list[str] | None = None) -> dict:
           f"P={args.prompt}, T={args.response}, {args.steps} PPO iterations x 2 epochs, {args.threads} threads, "
           f"malloc {args.malloc}")
     print(f"# CPU: {result['cpu']} ({result['logical_cores']} logical cores)")
-    print(f"{'advantage':<10}{'mode':<6}{'imports':>9}{'models':>9}{'+ref':>9}{'peak':>9}{'added':>9}"
+    print(f"{'advantage':<10}{'mode':<17}{'imports':>9}{'models':>9}{'+ref':>9}{'peak':>9}{'added':>9}"
           f"{'w/ export':>11}  (RSS MiB)  parameters")
     for row in rows:
-        print(f"{row['advantage']:<10}{row['mode']:<6}{row['baseline_rss_mib']:>9.1f}{row['models_rss_mib']:>9.1f}"
+        print(f"{row['advantage']:<10}{row['mode']:<17}{row['baseline_rss_mib']:>9.1f}{row['models_rss_mib']:>9.1f}"
               f"{row['with_reference_rss_mib']:>9.1f}{row['peak_rss_mib']:>9.1f}{row['added_mib']:>9.1f}"
               f"{row['peak_with_export_mib']:>11.1f}  {row['parameters_line']}")
     for advantage in sorted({r["advantage"] for r in rows}):
         full = next(r for r in rows if r["advantage"] == advantage and r["mode"] == "full")
-        lora = next(r for r in rows if r["advantage"] == advantage and r["mode"] == "lora")
-        print(f"# {advantage}: LoRA peak {lora['peak_rss_mib'] - full['peak_rss_mib']:+.1f} MiB "
-              f"({lora['peak_rss_mib'] / full['peak_rss_mib'] - 1:+.1%}); added by the run "
-              f"{full['added_mib']:.1f} -> {lora['added_mib']:.1f} MiB")
+        for lora in (r for r in rows if r["advantage"] == advantage and r["mode"] != "full"):
+            print(f"# {advantage}: {lora['mode']} peak {lora['peak_rss_mib'] - full['peak_rss_mib']:+.1f} MiB "
+                  f"({lora['peak_rss_mib'] / full['peak_rss_mib'] - 1:+.1%}); added by the run "
+                  f"{full['added_mib']:.1f} -> {lora['added_mib']:.1f} MiB")
     print(json.dumps(result), flush=True)
     return result
 

@@ -43,9 +43,10 @@ ARCHITECTURES: dict[str, dict] = {
 MAMBA = {"hidden_size": WIDTH, "state_size": 4, "num_hidden_layers": LAYERS}  # no attention cache
 
 
-def bpe_tokenizer(vocab_size: int = 300, adds_bos: bool = True) -> PreTrainedTokenizerFast:
+def bpe_tokenizer(vocab_size: int = 300, adds_bos: bool = True, eos_token: str = "</s>") -> PreTrainedTokenizerFast:
     """A byte-level BPE trained on :data:`CORPUS`, with BOS/EOS/pad/unk and the ChatML template;
-    ``adds_bos``: like Llama's, ``tokenizer(text)`` starts with BOS (``add_special_tokens=True``)."""
+    ``adds_bos``: like Llama's, ``tokenizer(text)`` starts with BOS (``add_special_tokens=True``);
+    ``eos_token="<|im_end|>"``: like Qwen's instruct tokenizers, the template's end-of-turn is EOS."""
     core = Tokenizer(models.BPE(unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
@@ -55,15 +56,15 @@ def bpe_tokenizer(vocab_size: int = 300, adds_bos: bool = True) -> PreTrainedTok
         bos = core.token_to_id("<s>")
         core.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
                                                             special_tokens=[("<s>", bos)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token=eos_token, pad_token="<pad>",
                                         unk_token="<unk>", additional_special_tokens=["<|im_start|>", "<|im_end|>"])
     tokenizer.chat_template = CHATML
     return tokenizer
 
 
-def save_tiny_hf(path: Path, model_type: str, seed: int = 0, adds_bos: bool = True) -> Path:
+def save_tiny_hf(path: Path, model_type: str, seed: int = 0, adds_bos: bool = True, eos_token: str = "</s>") -> Path:
     """A random ``model_type`` causal LM and :func:`bpe_tokenizer`, saved with save_pretrained."""
-    tokenizer = bpe_tokenizer(adds_bos=adds_bos)
+    tokenizer = bpe_tokenizer(adds_bos=adds_bos, eos_token=eos_token)
     fields = MAMBA if model_type == "mamba" else ARCHITECTURES[model_type]
     config = AutoConfig.for_model(model_type, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,

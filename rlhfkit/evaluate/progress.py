@@ -9,9 +9,8 @@ estimate of the time left::
 
     [pipeline] rankings: 10800/36000 samples (30%), 41 s, about 96 s left
 
-:func:`sampling_progress` counts the batches of :func:`rlhfkit.models.generation.sample_completions`
-for a step that calls it without a hook of its own (the rankings): the sampler runs exactly as
-without it (same calls, same random stream), only its batches are counted.
+A sampling step passes ``progress.advance`` as ``on_batch`` to
+:func:`rlhfkit.models.generation.sample_completions`, which calls it after each sampled batch.
 """
 
 from __future__ import annotations
@@ -19,8 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 
 def say(line: str) -> None:
@@ -75,37 +73,4 @@ class Progress:
         return f"{self.label}: {shown}" + (f"; {detail}" if detail else "")
 
 
-@contextmanager
-def sampling_progress(label: str, every_s: float = 30.0, echo: Callable[[str], None] = say) -> Iterator[list[Progress]]:
-    """While open, each call of ``rlhfkit.models.generation.sample_completions`` (looked up on the
-    module at call time, as the rankings step does) reports its progress: the total is its
-    prompts x ``n`` samples, and each sampled batch advances it. Yields the list of the
-    :class:`Progress` objects made (one per call). Nothing of the sampling changes."""
-    from rlhfkit.models import generation
-
-    sample_completions, sample_responses = generation.sample_completions, generation.sample_responses
-    made: list[Progress] = []
-    current: list[Progress] = []
-
-    def counted_completions(model, tokenizer, prompts, n: int = 1, *args, **kwargs):
-        current.append(Progress(label, total=len(prompts) * int(n), unit="samples", every_s=every_s, echo=echo))
-        made.append(current[-1])
-        try:
-            return sample_completions(model, tokenizer, prompts, n, *args, **kwargs)
-        finally:
-            current.pop()
-
-    def counted_responses(policy, prompt_ids, *args, **kwargs):
-        out = sample_responses(policy, prompt_ids, *args, **kwargs)
-        if current:
-            current[-1].advance(int(prompt_ids.shape[0]))
-        return out
-
-    generation.sample_completions, generation.sample_responses = counted_completions, counted_responses
-    try:
-        yield made
-    finally:
-        generation.sample_completions, generation.sample_responses = sample_completions, sample_responses
-
-
-__all__ = ["Progress", "sampling_progress", "say"]
+__all__ = ["Progress", "say"]

@@ -215,7 +215,7 @@ def _compute_lines(report: Mapping[str, Any]) -> list[str]:
     lines.append(f"| total | | | {_fmt(wall.get('total'), 1)} |")
     share = report.get("rlhf_share_of_pretraining", {})
     if any(v is not None and math.isfinite(v) for v in share.values()):
-        lines += ["", "RLHF compute as a share of pretraining compute (small model): " + ", ".join(
+        lines += ["", "RLHF compute as a share of the policy's pretraining compute: " + ", ".join(
             f"{k} {_fmt(v, 4)}" for k, v in share.items())]
     if report.get("cached_stages"):
         lines += ["", f"Served from the cache: {', '.join(report['cached_stages'])}."]

@@ -73,12 +73,24 @@ def prompt_ids(tokenizer: PreTrainedTokenizerBase, text: str, lead: list[int] | 
 
 
 def completion_ids(tokenizer: PreTrainedTokenizerBase, text: str, add_eos: bool = True) -> list[int]:
-    """``text``'s tokens (no special tokens added) followed by one EOS (none added when it already ends with it)."""
+    """``text``'s tokens (no special tokens added) ending in exactly one EOS.
+
+    A chat template that closes the assistant turn with the EOS token and then writes a newline
+    (Qwen's ``<|im_end|>`` + ``"\n"``, the EOS of its instruct tokenizers) ends the completion at
+    that EOS: the whitespace after it is dropped rather than followed by a second EOS, so the
+    trained sequence ends where sampling stops (at the first EOS, item 21) and a reward model reads
+    its score at the EOS token (item 8). Otherwise one EOS is appended (none when it already ends
+    with it).
+    """
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     eos = tokenizer.eos_token_id
-    if add_eos and not (ids and ids[-1] == eos):
-        ids = ids + [eos]
-    return ids
+    if not add_eos or eos is None:
+        return ids
+    if eos in ids:
+        last = len(ids) - 1 - ids[::-1].index(eos)
+        if not tokenizer.decode(ids[last + 1:]).strip():
+            return ids[:last + 1]
+    return ids + [eos]
 
 
 def pair_length(tokenizer: PreTrainedTokenizerBase, prompt: str, completion: str, lead: list[int] | None = None) -> int:

@@ -20,7 +20,7 @@ import functools
 import inspect
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -378,9 +378,11 @@ def count_params(model: torch.nn.Module) -> int:
 @torch.no_grad()
 def sample_completions(model, tokenizer, prompts: Sequence[str], n: int = 1, temperature: float = 1.0,
                        max_new_tokens: int = 13, batch_size: int = 256, seed: int = 0,
-                       max_prompt_length: int = 64, ref_model=None, with_logprobs: bool = False) -> Samples:
+                       max_prompt_length: int = 64, ref_model=None, with_logprobs: bool = False,
+                       on_batch: Callable[[int], None] | None = None) -> Samples:
     """``n`` completions per prompt (see the module doc); logprobs on request (and under
-    ``ref_model`` when given)."""
+    ``ref_model`` when given). ``on_batch(samples)`` is called after each sampled batch with its
+    size (a progress report, :class:`rlhfkit.evaluate.progress.Progress`'s ``advance``)."""
     model.eval()
     if ref_model is not None:
         ref_model.eval()
@@ -404,6 +406,8 @@ def sample_completions(model, tokenizer, prompts: Sequence[str], n: int = 1, tem
             if ref_model is not None:
                 rlp = logprobs_from_logits(response_logits(ref_model, input_ids, attn, p), resp, temperature)
                 ref_logprobs.append((rlp * resp_mask).sum(1))
+        if on_batch is not None:
+            on_batch(len(chunk))
     return Samples(flat, [c.strip() for c in completions],
                    torch.cat(logprobs) if logprobs else None,
                    torch.cat(ref_logprobs) if ref_logprobs else None, tokens)

@@ -6,13 +6,17 @@
   with its adapter disabled (``with model.disable_adapter():``), the SFT weights (item 12) without a
   second copy of them;
 * :func:`save_lora`: the export, ``final/`` the merged model (``AutoModelForCausalLM.from_pretrained``
-  loads it, no peft needed) and ``adapter/`` the adapter alone (``PeftModel.from_pretrained``).
+  loads it, no peft needed) and ``adapter/`` the adapter alone (``PeftModel.from_pretrained``);
+* :func:`apply_lora_to_body`: LoRA on the body of a reward or value model (the RM stage with
+  ``model.lora``, PPO's critic on the RM body); its scalar head trains in full, and
+  :func:`merged_copy` is what such a model exports (a plain body, no peft needed).
 
 peft is imported on first use: a run without LoRA never imports it.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import warnings
@@ -102,12 +106,10 @@ def log_parameter_counts(model: nn.Module, what: str = "model") -> tuple[int, in
 def apply_lora(model: nn.Module, options: LoraOptions) -> nn.Module:
     """``model`` wrapped in a ``PeftModelForCausalLM`` with a fresh LoRA adapter (B = 0: the wrapped
     model computes exactly what ``model`` did); the base weights are frozen."""
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     targets = options.target_modules
-    config = LoraConfig(r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout,
-                        target_modules=list(targets) if isinstance(targets, tuple) else targets,
-                        task_type="CAUSAL_LM")
+    config = _peft_config(options, "CAUSAL_LM")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*fan_in_fan_out.*")  # GPT-2's Conv1D: peft sets it itself
         warnings.filterwarnings("ignore", category=FutureWarning)  # peft reading deprecated transformers flags
@@ -117,6 +119,50 @@ def apply_lora(model: nn.Module, options: LoraOptions) -> nn.Module:
             raise ConfigError(f"config key '{KEY}.target_modules': {str(err).strip().splitlines()[0]}") from None
     log_parameter_counts(wrapped, f"LoRA r={options.r} alpha={options.alpha:g} targets={targets}")
     return wrapped
+
+
+def _peft_config(options: LoraOptions, task_type: str | None):
+    from peft import LoraConfig
+
+    targets = options.target_modules
+    return LoraConfig(r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout,
+                      target_modules=list(targets) if isinstance(targets, tuple) else targets, task_type=task_type)
+
+
+def apply_lora_to_body(body: nn.Module, options: LoraOptions, what: str = "body") -> nn.Module:
+    """Fresh LoRA layers (B = 0) injected in place into a transformers body (an ``AutoModel``: no LM
+    head, hidden states out), its own weights frozen; returns ``body``. The body stays a plain
+    module, so a :class:`~rlhfkit.models.scalar_head.ScalarHeadModel` calls it as before."""
+    from peft import inject_adapter_in_model
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*fan_in_fan_out.*")
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        try:
+            inject_adapter_in_model(_peft_config(options, None), body)
+        except ValueError as err:
+            raise ConfigError(f"config key '{KEY}.target_modules': {str(err).strip().splitlines()[0]}") from None
+    for name, p in body.named_parameters():
+        p.requires_grad_(".lora_" in name)
+    log_parameter_counts(body, f"LoRA r={options.r} alpha={options.alpha:g} on the {what}")
+    return body
+
+
+def merged_copy(module: nn.Module) -> nn.Module:
+    """``module`` with every LoRA layer merged into its base layer and replaced by it, as a copy
+    (``module`` is unchanged); ``module`` itself when it has no adapter layers."""
+    if not has_adapter_layers(module):
+        return module
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    out = copy.deepcopy(module)
+    for name, layer in list(out.named_modules()):
+        if isinstance(layer, BaseTunerLayer):
+            if not getattr(layer, "merged", False):
+                layer.merge()
+            parent, _, child = name.rpartition(".")
+            setattr(out.get_submodule(parent) if parent else out, child, layer.get_base_layer())
+    return out
 
 
 def is_lora(model: Any) -> bool:

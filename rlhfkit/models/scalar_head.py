@@ -24,6 +24,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel
 
 from rlhfkit.models.bundle import ModelBundle
+from rlhfkit.models.lora import merged_copy
 from rlhfkit.models.seq_cls import export_seq_cls, is_seq_cls_dir, load_seq_cls
 
 HEAD_WEIGHTS = "scalar_head.safetensors"
@@ -97,9 +98,10 @@ class ScalarHeadModel(nn.Module):
     def save_pretrained(self, path: str | Path, tokenizer=None) -> Path:
         """A reward model: a standard HF ``AutoModelForSequenceClassification`` checkpoint whose logits
         are the normalised reward (:func:`rlhfkit.models.seq_cls.export_seq_cls`); a value model:
-        rlhfkit's own format (body + ``scalar_head.safetensors`` / ``scalar_head.json``)."""
+        rlhfkit's own format (body + ``scalar_head.safetensors`` / ``scalar_head.json``). A LoRA body
+        is saved merged (loads without peft)."""
         if self.role == "reward":
-            export_seq_cls(self.backbone, self.head, float(self.gain), float(self.offset), path, tokenizer,
+            export_seq_cls(merged_copy(self.backbone), self.head, float(self.gain), float(self.offset), path, tokenizer,
                            reward_fn=self.score)
             return Path(path)
         return self._save_own_format(path, tokenizer)
@@ -107,7 +109,7 @@ class ScalarHeadModel(nn.Module):
     def _save_own_format(self, path: str | Path, tokenizer=None) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.backbone.save_pretrained(path, safe_serialization=True)
+        merged_copy(self.backbone).save_pretrained(path, safe_serialization=True)
         tensors = {
             "weight": self.head.weight.detach().float().contiguous(),
             "bias": self.head.bias.detach().float().contiguous(),

@@ -111,8 +111,17 @@ def ppo_stage_flops(stage_dir: Path, rm_dir: Path | None) -> dict[str, float]:
     return out
 
 
-def stage_compute(results: Mapping[str, Any], evaluation: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``{"flops": {stage: FLOPs}, "detail": {stage: {...}}, "pfs_days": {...}, "rlhf_share_*"}``."""
+# which stage of a recipe plays which part in the share of pretraining compute (item 29): the world
+# recipe's small policy; a recipe names its own (rlhfkit.pipeline.recipes.COMPUTE_ROLES)
+WORLD_ROLES = {"pretrain": "pretrain_small", "sft": "sft_small", "rankings": "rankings", "rm": "rm", "ppo": "ppo",
+               "ptx": "ptx"}
+
+
+def stage_compute(results: Mapping[str, Any], evaluation: Mapping[str, Any] | None,
+                  roles: Mapping[str, str] = WORLD_ROLES) -> dict[str, Any]:
+    """``{"flops": {stage: FLOPs}, "detail": {stage: {...}}, "pfs_days": {...}, "rlhf_share_*"}``;
+    ``roles``: the stage names of the pretraining, SFT, rankings, RM, PPO and PPO-ptx parts (a
+    part the recipe has not, e.g. no pretraining stage, leaves its shares NaN)."""
     flops: dict[str, float] = {}
     detail: dict[str, dict[str, float]] = {}
     for name, res in results.items():
@@ -135,6 +144,8 @@ def stage_compute(results: Mapping[str, Any], evaluation: Mapping[str, Any] | No
             m = res.metrics
             flops[name] = forward_flops(int(m.get("rankings/sft_params", 0)), int(m.get("rankings/sampled_tokens", 0)))
             detail[name] = {"sampled_tokens": m.get("rankings/sampled_tokens", math.nan)}
+        elif name == "evaluate" and evaluation and "eval_forward_tokens" not in evaluation:
+            flops[name], detail[name] = math.nan, {"note": "not counted: the evaluation records no forward tokens"}
         elif name == "evaluate" and evaluation:
             params = {k: v.get("params", 0.0) for k, v in evaluation.get("models", {}).items()}
             total = sum(forward_flops(int(params.get(k, 0)), int(t))
@@ -143,13 +154,18 @@ def stage_compute(results: Mapping[str, Any], evaluation: Mapping[str, Any] | No
             for curve in (evaluation.get("overoptimisation") or {}).values():
                 total += sum(forward_flops(3 * sft_params, int(p.get("tokens", 0))) for p in curve["points"])
             flops[name] = total
-    pretrain = flops.get("pretrain_small", math.nan)
-    rlhf_ptx = sum(flops.get(k, 0.0) for k in ("sft_small", "rankings", "rm", "ptx"))
-    rlhf_ppo = sum(flops.get(k, 0.0) for k in ("sft_small", "rankings", "rm", "ppo"))
+    part = {role: flops.get(roles[role], math.nan) if role in roles else math.nan
+            for role in ("pretrain", "sft", "rankings", "rm", "ppo", "ptx")}
+    pretrain = part["pretrain"]
+    # a stage the recipe lacks adds 0; one that ran but was not counted (NaN) makes the sum NaN
+    rlhf_ptx = sum(flops.get(roles.get(k, ""), 0.0) for k in ("sft", "rankings", "rm", "ptx")) \
+        if "ptx" in roles else math.nan
+    rlhf_ppo = sum(flops.get(roles.get(k, ""), 0.0) for k in ("sft", "rankings", "rm", "ppo")) \
+        if "ppo" in roles else math.nan
     return {"flops": flops, "pfs_days": {k: pfs_days(v) for k, v in flops.items()}, "detail": detail,
             "rlhf_share_of_pretraining": {
-                "ptx_only": share(flops.get("ptx", math.nan), pretrain),  # IG: 60 / 3,640 (item 29)
-                "ppo_only": share(flops.get("ppo", math.nan), pretrain),
+                "ptx_only": share(part["ptx"], pretrain),  # IG: 60 / 3,640 (item 29)
+                "ppo_only": share(part["ppo"], pretrain),
                 "sft_rm_ptx": share(rlhf_ptx, pretrain),  # SFT + rankings sampling + RM + PPO-ptx
                 "sft_rm_ppo": share(rlhf_ppo, pretrain),
                 "paper_175b_ptx_only": 60 / 3640, "paper_175b_sft_ptx": (4.9 + 60) / 3640}}

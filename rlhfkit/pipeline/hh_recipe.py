@@ -39,6 +39,8 @@ from rlhfkit.world import write_jsonl
 
 DEFAULT_PATH = "../shared/data/hh-rlhf-harmless-base-test.jsonl.gz"
 SPLITS = ("sft", "rm", "ppo", "eval")
+# the stages of the share of pretraining compute (item 29); no pretraining share with hh.base_model
+COMPUTE_ROLES = {"pretrain": "pretrain", "sft": "sft", "rm": "rm", "ppo": "ppo"}
 
 
 def _candidates(raw: Path) -> list[Path]:

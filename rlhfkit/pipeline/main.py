@@ -88,8 +88,9 @@ def run_pipeline(cfg: DictConfig, run_dir: Path, started_at: float | None = None
 
     from rlhfkit.evaluate.report import build_report, write_report
     from rlhfkit.pipeline.accounting import stage_compute
+    from rlhfkit.pipeline.recipes import COMPUTE_ROLES
 
-    compute = stage_compute(results, evaluation)
+    compute = stage_compute(results, evaluation, COMPUTE_ROLES[cfg.get("recipe", "world")])
     cached = [r.name for r in results.values() if r.cached]
     this_run = time.perf_counter() - start + startup
     # total: the end-to-end wall time of the pipeline; stages served from the cache this time count

@@ -54,6 +54,7 @@ def make_rankings(world: World, sft_path: str, prompts_file: Path, out_dir: Path
 
     settings: ``k_min``, ``k_max``, ``temperature``, ``max_new_tokens``, ``batch_size``, ``limit``.
     """
+    from rlhfkit.evaluate.progress import Progress
     from rlhfkit.models.generation import load_causal_lm, sample_completions
 
     rows = read_jsonl(prompts_file)[: settings.get("limit") or None]
@@ -62,10 +63,12 @@ def make_rankings(world: World, sft_path: str, prompts_file: Path, out_dir: Path
     ks = [rng.randint(int(settings["k_min"]), int(settings["k_max"])) for _ in prompts]
     model, tokenizer = load_causal_lm(sft_path)
     k_max = max(ks)
+    progress = Progress("rankings", total=len(prompts) * k_max, unit="samples")  # a line per ~10% (or 30 s)
     samples = sample_completions(model, tokenizer, [p.text for p in prompts], n=k_max,
                                  temperature=float(settings["temperature"]),
                                  max_new_tokens=int(settings["max_new_tokens"]),
-                                 batch_size=int(settings["batch_size"]), seed=seed * 7919 + 2)
+                                 batch_size=int(settings["batch_size"]), seed=seed * 7919 + 2,
+                                 on_batch=progress.advance)
     kept_prompts, sets, n_empty, n_dropped = [], [], 0, 0
     for i, (prompt, k) in enumerate(zip(prompts, ks)):
         texts = samples.completions[i * k_max: i * k_max + k]

@@ -91,12 +91,10 @@ def _world_step(ctx: Context, stage_dir: Path) -> dict[str, float]:
 
 
 def _rankings_step(ctx: Context, stage_dir: Path) -> dict[str, float]:
-    from rlhfkit.evaluate.progress import sampling_progress
     from rlhfkit.pipeline.world_data import make_rankings
 
-    with sampling_progress("rankings"):  # a line per ~10% of the SFT samples (or 30 s); the samples are the same
-        return make_rankings(world_of(ctx.cfg), ctx.final("sft_small"), ctx.dir("world") / "rm_prompts.jsonl",
-                             stage_dir, container(ctx.cfg.rankings), seed=int(ctx.cfg.seed))
+    return make_rankings(world_of(ctx.cfg), ctx.final("sft_small"), ctx.dir("world") / "rm_prompts.jsonl",
+                         stage_dir, container(ctx.cfg.rankings), seed=int(ctx.cfg.seed))
 
 
 def _eval_settings(ctx: Context) -> dict[str, Any]:

@@ -45,3 +45,30 @@ def test_critical_path_and_wall_time_by_hand():
     # a, c cached; this run: 4 s for b + d (critical path 2 + 1 = 3) -> 1 s overhead + 7 s
     assert pipeline_wall_time(dag, times, ["a", "c"], this_run=4.0, workers=2) == 8.0
     assert pipeline_wall_time(dag, times, ["a", "c"], this_run=4.0, workers=1) == 1.0 + 9.0  # summed
+
+
+def _token_stage(tmp_path, name: str, params: int, train_tokens: int):
+    from types import SimpleNamespace
+
+    d = tmp_path / name
+    d.mkdir()
+    (d / "tokens.json").write_text(f'{{"params": {params}, "train_tokens": {train_tokens}, "forward_tokens": 0}}')
+    return SimpleNamespace(dir=d, stage=name.split("_")[0], metrics={})
+
+
+def test_the_share_of_pretraining_uses_each_recipes_own_stage_names(tmp_path):
+    from rlhfkit.pipeline.accounting import stage_compute
+    from rlhfkit.pipeline.recipes import COMPUTE_ROLES
+
+    # the HH recipe: stages pretrain, sft, rm (PPO left out here); 6N per trained token
+    hh = {n: _token_stage(tmp_path, n, 10, t) for n, t in [("pretrain", 1000), ("sft", 50), ("rm", 20)]}
+    share_hh = stage_compute(hh, None, COMPUTE_ROLES["hh"])["rlhf_share_of_pretraining"]
+    assert share_hh["sft_rm_ppo"] == pytest.approx((6 * 10 * 50 + 6 * 10 * 20) / (6 * 10 * 1000))  # 0.07
+    assert math.isnan(share_hh["sft_rm_ptx"]) and math.isnan(share_hh["ptx_only"])  # HH has no PPO-ptx stage
+    # the same stages under the world recipe's names find no pretraining: every share is NaN
+    world = stage_compute(hh, None, COMPUTE_ROLES["world"])["rlhf_share_of_pretraining"]
+    assert math.isnan(world["sft_rm_ppo"])
+    # the world's names: pretrain_small is the base, sft_small the SFT
+    named = {"pretrain_small": hh["pretrain"], "sft_small": hh["sft"], "rm": hh["rm"]}
+    assert stage_compute(named, None, COMPUTE_ROLES["world"])["rlhf_share_of_pretraining"]["sft_rm_ppo"] == \
+        pytest.approx(0.07)

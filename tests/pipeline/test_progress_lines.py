@@ -3,7 +3,7 @@ in the ``[pipeline] ...`` style, flushed; counting the sampler's batches changes
 
 from __future__ import annotations
 
-from rlhfkit.evaluate.progress import Progress, sampling_progress, say
+from rlhfkit.evaluate.progress import Progress, say
 from rlhfkit.models import build_tiny
 
 
@@ -40,7 +40,7 @@ def test_say_is_the_pipelines_format(capsys):
     assert capsys.readouterr().out == "[pipeline] evaluate: 1/3 steps (33%)\n"
 
 
-def test_sampling_progress_counts_batches_and_changes_no_sample():
+def test_sampling_reports_each_batch_and_changes_no_sample():
     from rlhfkit.models import generation
 
     bundle = build_tiny("nano", seed=0)
@@ -48,9 +48,8 @@ def test_sampling_progress_counts_batches_and_changes_no_sample():
     args = dict(n=3, max_new_tokens=4, batch_size=8, seed=5)
     plain = generation.sample_completions(bundle.model, bundle.tokenizer, prompts, **args)
     lines: list[str] = []
-    with sampling_progress("rankings", echo=lines.append) as made:
-        counted = generation.sample_completions(bundle.model, bundle.tokenizer, prompts, **args)
+    progress = Progress("rankings", total=30, unit="samples", echo=lines.append)
+    counted = generation.sample_completions(bundle.model, bundle.tokenizer, prompts, **args, on_batch=progress.advance)
     assert counted.completions == plain.completions and counted.tokens == plain.tokens
-    assert generation.sample_completions.__name__ == "sample_completions"  # put back
-    assert len(made) == 1 and made[0].done == 30 and made[0].total == 30
+    assert progress.done == 30
     assert lines[-1].startswith("rankings: 30/30 samples (100%)") and len(lines) == 4  # 8, 16, 24, 30 of 30

@@ -54,6 +54,11 @@ def test_no_second_bos_or_eos_when_the_text_has_them(tok):
     assert encode_pairs(tok, ["<s>hi"], [" hi"], 16).input_ids.tolist() == [[BOS, *HI, *SP_HI, EOS]]
     # a template that closes the turn with the EOS string: one EOS
     assert completion_ids(tok, " hi</s>") == [*SP_HI, EOS]
+    # Qwen: EOS is the template's end of turn, which a newline follows: the completion ends at it, once
+    qwen = bpe_tokenizer(eos_token="<|im_end|>")
+    assert completion_ids(qwen, " hi<|im_end|>\n") == [*SP_HI, 5]
+    assert completion_ids(qwen, " hi") == [*SP_HI, 5]
+    assert completion_ids(qwen, " hi<|im_end|>\nhi") == [*SP_HI, 5, 204, *HI, 5]  # a turn after it: one more EOS
     # a ChatML template without BOS (the fixture's): BOS is added, once
     chatml = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     ids, n_lead = prompt_ids(tok, chatml)

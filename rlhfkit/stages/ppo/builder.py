@@ -14,6 +14,7 @@ from transformers import AutoTokenizer
 from rlhfkit.algos.kl import KL_ESTIMATORS
 from rlhfkit.errors import ConfigError
 from rlhfkit.models import ModelBundle, ScalarHeadModel, scalar_model_from
+from rlhfkit.models.lora import LoraOptions, apply_lora_to_body, lora_options, plain_body
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import as_spec
 from rlhfkit.stages.data_sources import chat_template_choice, load_split
@@ -44,8 +45,13 @@ def _same_vocabulary(a, b) -> bool:
     return a.get_vocab() == b.get_vocab()
 
 
-def build_value_model(value_init: str, shared: bool, bundle: ModelBundle, reward_spec: dict[str, Any]) -> ScalarHeadModel:
+def build_value_model(value_init: str, shared: bool, bundle: ModelBundle, reward_spec: dict[str, Any],
+                      lora: LoraOptions | None = None) -> ScalarHeadModel:
     """The critic (item 24); one log line says where it starts.
+
+    ``lora`` (``model.lora`` when ``stage.value_lora``): a separate critic gets a fresh LoRA adapter
+    on its body, whichever it starts from (a policy copy's body is merged first), and its head
+    trains in full; without it the critic trains in full.
 
     ``shared``: a zero-initialised head on the policy's own body (LHP). Otherwise a separate
     model. The critic reads the policy's token ids, so it can start from a reward model only when
@@ -73,7 +79,7 @@ def build_value_model(value_init: str, shared: bool, bundle: ModelBundle, reward
     if source == "policy":
         log.info("ppo: the value model starts from the policy (a zero head on a copy of its body)%s",
                  f": {why}" if why else " (stage.value_init=policy)")
-        return scalar_model_from(bundle, "value")
+        return _adapted(scalar_model_from(bundle, "value"), lora, "value model's body (a policy copy)")
     what = "reward model"
     if source == "reward":
         source = rm_path
@@ -92,6 +98,14 @@ def build_value_model(value_init: str, shared: bool, bundle: ModelBundle, reward
     critic = ScalarHeadModel.from_pretrained(source, role="value")  # item 24: critic initialised from the RM
     log.info("ppo: the value model starts from the %s at %s (its body, its score as the value head; same "
              "tokenizer as the policy)", what, source)
+    return _adapted(critic, lora, f"value model's body (the {what}'s)")
+
+
+def _adapted(critic: ScalarHeadModel, lora: LoraOptions | None, what: str) -> ScalarHeadModel:
+    """The critic with its body plain (a LoRA policy's copy merged) and, with ``lora``, a fresh adapter on it."""
+    critic.backbone = plain_body(critic.backbone)
+    if lora is not None:
+        critic.backbone = apply_lora_to_body(critic.backbone, lora, what)
     return critic
 
 
@@ -167,7 +181,9 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     reward_spec = as_spec(cfg, "reward")
     reward_fn = plugins.build("reward", reward_spec, "reward")
     check_reward_tokenizers(reward_fn, bundle.tokenizer)
-    value_model = build_value_model(stage.value_init, stage.shared_value_head, bundle, reward_spec) if needs_critic else None
+    value_lora = lora_options(as_spec(cfg, "model").get("lora")) if stage.value_lora else None
+    value_model = build_value_model(stage.value_init, stage.shared_value_head, bundle, reward_spec,
+                                    value_lora) if needs_critic else None
     # One Lightning "batch" is one PPO iteration; the module stops after stage.total_steps of them.
     trainer = run.trainer(reseed_batches=False, max_epochs=-1, max_steps=-1)  # PPO's streams are its own
     module = PPOModule(

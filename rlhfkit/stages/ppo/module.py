@@ -46,6 +46,7 @@ from rlhfkit.models.lora import AdapterDisabledReference, is_lora, plain_body, p
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.stages.finite_guard import check_finite, last_good_checkpoint
 from rlhfkit.stages.ppo.config import PPOConfig, check_minibatch
+from rlhfkit.stages.ppo.progress_bar import show_resumed_total
 from rlhfkit.stages.ppo.rollout import Rollout, add_advantages, make_rollout, timed_phase
 from rlhfkit.stages.ppo.streams import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
 from rlhfkit.tracking import log_table
@@ -195,6 +196,8 @@ class PPOModule(pl.LightningModule):
     def on_train_start(self) -> None:
         if self.iteration >= self.config.total_steps:
             self.trainer.should_stop = True  # resumed at or past total_steps: nothing to do
+        elif self.iteration > 0:
+            show_resumed_total(self.trainer, self.iteration, self.config.total_steps)  # not "n/?"
 
     # ------------------------------------------------------------------ one PPO iteration
 

@@ -9,10 +9,9 @@ A stream with a ``stop`` is finite and sized: iterating it yields batches ``star
 and ``len()`` is ``stop``, the batch count of the whole run. Lightning's training loop treats the
 stream as one epoch of ``len()`` batches; on a resume it restores how many of them were done (the
 checkpoint's iteration, = ``start``) and counts on from there, so its progress bar reads
-"iterations done / total" with an ETA, and the epoch ends exactly at ``stop``. (After a resume
-mid-run the count goes on from the iteration, but Lightning skips ``on_train_epoch_start``, where
-its TQDM bar takes the total, so the bar shows "n/?".) Without a ``stop`` (the default) the
-stream is endless and unsized.
+"iterations done / total" with an ETA, and the epoch ends exactly at ``stop`` (after a resume
+mid-run, :mod:`rlhfkit.stages.ppo.progress_bar` gives the bar its total). Without a ``stop`` (the
+default) the stream is endless and unsized.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from rlhfkit.data.examples import group_of
 from rlhfkit.errors import ConfigError
+from rlhfkit.models.lora import base_model_of, log_parameter_counts
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.plugins import PluginManager
 from rlhfkit.stages.data_sources import chat_template_choice, filter_hook, filter_keys, load_split, train_valid
@@ -46,7 +47,9 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
     chat_template_choice(cfg)  # data.chat_template refused before the model loads
 
     bundle = run.build("model", "model")
-    model = ScalarHeadModel.from_causal_lm(bundle.model, role="reward")  # head init item 10
+    # head init item 10; with model.lora the body keeps the adapter layers (frozen base), the head trains in full
+    model = ScalarHeadModel.from_causal_lm(base_model_of(bundle.model), role="reward")
+    log_parameter_counts(model, "reward model (body + scalar head)")
     tokenizer = bundle.tokenizer
     del bundle  # the RM holds a copy of the body; the LM head is not needed
 

@@ -21,11 +21,9 @@ from transformers import PreTrainedTokenizerBase
 
 from rlhfkit.algos import pairwise_margin, ranking_accuracy, ranking_loss
 from rlhfkit.data.examples import group_of
-from rlhfkit.errors import ConfigError
 from rlhfkit.stages.rm.config import RMConfig
 from rlhfkit.stages.rm.metrics import PairCounts, accuracy, accuracy_table, pair_counts_per_example
 from rlhfkit.models.encoding import encode_pairs
-from rlhfkit.models.lora import has_adapter_layers
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.optimizers import lightning_optimizers
 from rlhfkit.tracking import log_table
@@ -92,9 +90,6 @@ class RewardModelModule(pl.LightningModule):
         samples_dir: str | None = None,
     ) -> None:
         super().__init__()
-        if has_adapter_layers(model):
-            raise ConfigError("config key 'model.lora.r': LoRA adapts the policy (stage=sft, stage=ppo); the reward "
-                              "model stage trains the whole body: set model.lora.r=0 for stage=rm")
         self.save_hyperparameters(dataclasses.asdict(config))  # plain values: checkpoints load with weights_only
         self.config = config
         self.model = model

@@ -1,15 +1,13 @@
 """The RM stage on a Hugging Face model: dropout as configured is active in every training step
-(``from_pretrained`` returns a model in eval mode) and off in validation; LoRA is refused in one
-line (it adapts the policy; the reward model trains its whole body)."""
+(``from_pretrained`` returns a model in eval mode) and off in validation. (A LoRA reward model:
+tests/stages/test_arch_matrix.py.)"""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from _hf_models import save_tiny_hf
 from _helpers import run_stage_in_process, write_jsonl
 
-from rlhfkit.errors import ConfigError
 from rlhfkit.stages.rm.module import RewardModelModule
 
 SMALL = ["stage.max_epochs=2", "stage.limit_train_batches=2", "stage.max_length=48", "stage.batch_size=4",
@@ -48,10 +46,3 @@ def test_dropout_is_on_in_training_steps_and_off_in_validation(tmp_path, monkeyp
     for training, probabilities, differ in seen["train"]:
         assert training and set(probabilities) == {0.2} and differ
     assert seen["valid"] and all(not training and not p for training, p in seen["valid"])
-
-
-def test_lora_on_the_reward_model_is_refused_in_one_line(tmp_path):
-    model = save_tiny_hf(tmp_path / "llama", "llama")
-    with pytest.raises(ConfigError, match=r"^config key 'model.lora.r': .*stage=rm"):
-        run_stage_in_process(tmp_path / "run", "stage=rm", "model=hf", f"model.path={model}", "model.lora.r=4",
-                             f"data.preference.train.path={_prefs(tmp_path / 'prefs.jsonl')}", *SMALL)
