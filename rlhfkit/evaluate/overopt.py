@@ -74,3 +74,23 @@ def fit_gao_rl(d: Sequence[float], r: Sequence[float]) -> dict[str, float]:
 def gao_rl_curve(d: float, alpha: float, beta: float) -> float:
     """R(d) = d (alpha - beta log d); R(0) = 0."""
     return 0.0 if d <= 0 else d * (alpha - beta * math.log(d))
+
+
+def fit_gao_bon(d: Sequence[float], r: Sequence[float]) -> dict[str, float]:
+    """Least-squares fit of Gao et al.'s best-of-n form R(d) = d (alpha - beta d) (arXiv
+    2210.10760 eq. 1), ``r`` relative to n = 1; d <= 0 dropped. ``{alpha, beta, rmse, n, d_max}``."""
+    pts = [(x, y) for x, y in zip(d, r, strict=True) if x > 0]
+    if len(pts) < 2:
+        return {"alpha": math.nan, "beta": math.nan, "rmse": math.nan, "n": float(len(pts)), "d_max": math.nan}
+    x = torch.tensor([p[0] for p in pts], dtype=torch.float64)  # (n,)
+    y = torch.tensor([p[1] for p in pts], dtype=torch.float64)  # (n,)
+    features = torch.stack([x, -x * x], dim=1)  # (n, 2): R = alpha * d + beta * (-d^2)
+    solution = torch.linalg.lstsq(features, y[:, None]).solution.squeeze(1)  # (2,)
+    rmse = float(torch.sqrt(((features @ solution - y) ** 2).mean()))
+    return {"alpha": float(solution[0]), "beta": float(solution[1]), "rmse": rmse, "n": float(len(pts)),
+            "d_max": float(x.max())}
+
+
+def gao_bon_curve(d: float, alpha: float, beta: float) -> float:
+    """R(d) = d (alpha - beta d)."""
+    return d * (alpha - beta * d)

@@ -4,7 +4,7 @@ and the same figures and plots in W&B (offline unless configured online).
 ``report.json`` always has (floats; rates in [0, 1]; NaN written as null):
 ``win_rates`` {ppo_vs_sft, ppo_vs_base, ppo_small_vs_base_large, ppo_small_vs_sft_large,
 ptx_vs_ppo, ...}; ``hallucination_rate``, ``toxicity_rate_plain``, ``toxicity_rate_respectful``,
-``pretrain_loss`` (each {model: value} over base_small, base_large, sft_small, sft_large,
+``pretrain_loss``, ``bias_rate`` (each {model: value} over base_small, base_large, sft_small, sft_large,
 ppo_small, ptx_small); ``labeler_agreement`` {training, held_out}; ``compute_flops`` {stage};
 ``wall_time_s`` {stage, total}; ``targets`` {name: {value, target, holds}}.
 """
@@ -21,7 +21,7 @@ from rlhfkit.evaluate.hh_report import _fmt
 
 MODELS = ("base_small", "base_large", "sft_small", "sft_large", "ppo_small", "ptx_small")
 PER_MODEL_KEYS = ("hallucination_rate", "truthfulness", "truthful_informative", "toxicity_rate_plain",
-                  "toxicity_rate_respectful", "toxicity_rate", "helpfulness", "gold_score", "rm_score",
+                  "toxicity_rate_respectful", "toxicity_rate", "bias_rate", "helpfulness", "gold_score", "rm_score",
                   "pretrain_loss", "mean_length", "kl_to_sft", "params")
 HEADLINE_WIN_RATES = ("ppo_vs_sft", "ppo_vs_base", "ppo_small_vs_base_large", "ppo_small_vs_sft_large", "ptx_vs_ppo")
 OPS = {"<=": lambda v, b: v <= b, "<": lambda v, b: v < b, ">=": lambda v, b: v >= b, ">": lambda v, b: v > b}
@@ -86,7 +86,52 @@ def evaluate_targets(report: Mapping[str, Any], bounds: Mapping[str, Any]) -> di
     if "training_agreement" in bounds:
         out["training_agreement"] = target(report.get("labeler_agreement", {}).get("training", math.nan), "in",
                                            list(bounds["training_agreement"]), "agreement among training labelers")
+    agreement = report.get("labeler_agreement", {})
+    if bounds.get("heldout_agreement_above_training"):
+        out["heldout_agreement_above_training"] = target(
+            agreement.get("held_out", math.nan) - agreement.get("training", math.nan), ">", 0.0,
+            "held-out labelers' agreement minus the training labelers' (IG: 77.3% vs 72.6%)")
+    if "base_large_vs_base_small" in bounds:
+        out["base_large_vs_base_small"] = target(wr.get("base_large_vs_base_small", math.nan), ">=",
+                                                 bounds["base_large_vs_base_small"], "base-large beats base-small")
+    if "ppo_vs_base" in bounds:
+        out["ppo_vs_base"] = target(wr.get("ppo_vs_base", math.nan), ">=", bounds["ppo_vs_base"],
+                                    "PPO-small beats base-small")
+    truth = report.get("truthfulness", {})
+    if "truthfulness_ratio" in bounds:
+        out["truthfulness"] = target(ratio(truth.get("ppo_small", math.nan), truth.get("base_small", math.nan)), ">=",
+                                     bounds["truthfulness_ratio"], "truthfulness PPO-small / base-small")
+    bias = report.get("bias_rate", {})
+    if "bias_ratio" in bounds:
+        out["bias"] = target(ratio(bias.get("ppo_small", math.nan), bias.get("base_small", math.nan)), ">=",
+                             bounds["bias_ratio"], "bias probe score PPO-small / base-small (no improvement, as IG found)")
+    flops = report.get("compute_flops", {})
+    rlhf = sum(flops.get(k, math.nan) for k in ("sft_small", "rankings", "rm", "ptx"))  # a missing part: NaN
+    if "rlhf_share_of_small_pretraining" in bounds:
+        out["rlhf_share_of_small_pretraining"] = target(
+            ratio(rlhf, flops.get("pretrain_small", math.nan)), "<=", bounds["rlhf_share_of_small_pretraining"],
+            "RLHF compute of the small policy (SFT + rankings + RM + PPO-ptx) / its pretraining compute")
+    if "rlhf_share_of_large_pretraining" in bounds:
+        out["rlhf_share_of_large_pretraining"] = target(
+            ratio(rlhf, flops.get("pretrain_large", math.nan)), "<=", bounds["rlhf_share_of_large_pretraining"],
+            "RLHF compute of the small policy / the large model's pretraining compute")
+    if bounds.get("overoptimisation_peak"):
+        out["overoptimisation_peak"] = overoptimisation_target(report.get("overoptimisation", {}).get("ppo"))
     return out
+
+
+def overoptimisation_target(curve: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Gao et al.'s over-optimisation seen in PPO's snapshots: the gold score peaks before the last
+    snapshot and ends below the peak. Value: peak gold - final gold (> 0 and a peak inside the range holds)."""
+    points = list((curve or {}).get("points") or [])
+    golds = [p.get("gold_score", math.nan) for p in points]
+    what = "PPO snapshots: gold score at its peak minus at the end (the peak before the last snapshot)"
+    if len(golds) < 3 or any(math.isnan(g) for g in golds):
+        return {"value": math.nan, "target": "> 0, peak inside", "holds": False, "what": what}
+    peak = max(range(len(golds)), key=golds.__getitem__)
+    drop = golds[peak] - golds[-1]
+    return {"value": drop, "target": "> 0, peak inside", "holds": 0 < peak < len(golds) - 1 and drop > 0,
+            "what": what}
 
 
 # --------------------------------------------------------------------------- the report
@@ -125,6 +170,8 @@ def build_report(evaluation: Mapping[str, Any] | None, rm_report: Mapping[str, A
     for group, row in (ev.get("rm_accuracy_heldout_groups") or {}).items():
         rm_acc.setdefault("by_group", {})[group] = row["accuracy"]
     report["rm_accuracy"] = rm_acc
+    report["whose_preferences"] = ev.get("whose_preferences", {})
+    report["best_of_n"] = ev.get("best_of_n", {})
     report["overoptimisation"] = ev.get("overoptimisation", {})
     report["compute_flops"] = dict(compute.get("flops", {}))
     report["compute_pfs_days"] = dict(compute.get("pfs_days", {}))
@@ -191,6 +238,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     if rm:
         lines.append(f"- RM validation accuracy: {_fmt(rm.get('valid_accuracy'))}")
         lines += [f"- RM accuracy, labeler group {g}: {_fmt(v)}" for g, v in sorted(rm.get("by_group", {}).items())]
+    lines += _whose_lines(report.get("whose_preferences") or {})
     over = report.get("overoptimisation", {})
     if over:
         lines += ["", "## Over-optimisation (gold vs RM score against sqrt(KL))", "",
@@ -202,7 +250,46 @@ def markdown(report: Mapping[str, Any]) -> str:
             fit = curve.get("gao_fit", {})
             lines.append(f"| {run} Gao fit R(d) = d(alpha - beta log d) | alpha {_fmt(fit.get('alpha'))} | "
                          f"beta {_fmt(fit.get('beta'))} | rmse {_fmt(fit.get('rmse'))} | | |")
+    lines += _best_of_n_lines(report.get("best_of_n") or {})
     return "\n".join(lines + _compute_lines(report))
+
+
+def _best_of_n_lines(bon: Mapping[str, Any]) -> list[str]:
+    """Best-of-n against the RM (rlhfkit.evaluate.best_of_n): its curve and the baseline at PPO's KL."""
+    if not bon.get("points"):
+        return []
+    lines = ["", "### Best-of-n against the RM (SFT samples; KL = log n - (n-1)/n, an upper bound)", "",
+             "| n | KL | sqrt(KL) | RM score | gold score |", "|---|---|---|---|---|"]
+    lines += [f"| {int(p['n'])} | {_fmt(p['kl'])} | {_fmt(p['sqrt_kl'])} | {_fmt(p['rm_score'])} | "
+              f"{_fmt(p['gold_score'])} |" for p in bon["points"]]
+    fit = bon.get("gao_fit") or {}
+    lines.append(f"| Gao fit R(d) = d(alpha - beta d) | alpha {_fmt(fit.get('alpha'))} | beta {_fmt(fit.get('beta'))} "
+                 f"| rmse {_fmt(fit.get('rmse'))} | |")
+    at = bon.get("at_ppo_kl")
+    if at:
+        lines += ["", f"At PPO's KL ({_fmt(at['ppo_kl'])} nats; best-of-{int(at['n'])}, {_fmt(at['kl'])} nats), "
+                  "judged by the held-out labelers against SFT on the same prompts: "
+                  f"PPO {_fmt(at.get('ppo_vs_sft'))}, best-of-{int(at['n'])} {_fmt(at['bon_vs_sft'])}; "
+                  f"PPO against best-of-{int(at['n'])} {_fmt(at.get('ppo_vs_bon'))}."]
+    return lines
+
+
+def _whose_lines(whose: Mapping[str, Any]) -> list[str]:
+    """Every labeler group as a judge (rlhfkit.evaluate.whose): its win rates, the RM's agreement, the gaps."""
+    groups = whose.get("groups") or {}
+    if not groups:
+        return []
+    figures = [f for f in ("ppo_vs_sft", "ppo_vs_base", "rm_accuracy") if any(f in g for g in groups.values())]
+    ranked = ", ".join(whose.get("ranked_groups") or []) or "every training group"
+    lines = ["", f"Every group judges the same comparisons; the RM learned the rankings of: {ranked}.", "",
+             "| group | pool | ranked for the RM | labelers | " + " | ".join(figures) + " |",
+             "|---|---|---|---|" + "---|" * len(figures)]
+    for name, g in groups.items():
+        lines.append(f"| {name} | {g['pool']} | {_fmt(bool(g['ranked']))} | {g['labelers']} | "
+                     + " | ".join(_fmt(g.get(f)) for f in figures) + " |")
+    gap = whose.get("gap") or {}
+    lines.append("| gap (most - least pleased) | | | | " + " | ".join(_fmt(gap.get(f)) for f in figures) + " |")
+    return lines
 
 
 def _compute_lines(report: Mapping[str, Any]) -> list[str]:
@@ -262,12 +349,27 @@ def plots(report: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
             axes[0].plot(d, proxy, "s", color=color, mfc="none", label=f"{run}: RM (proxy)")
             fit = curve.get("gao_fit", {})
             if fit and fit.get("alpha") is not None and not math.isnan(fit.get("alpha", math.nan)) and max(d) > 0:
-                xs = [max(d) * 1.2 * i / 60 for i in range(61)]
+                xs = [max(d) * i / 60 for i in range(61)]  # only over the range it was fitted on
                 axes[0].plot(xs, [gao_rl_curve(x, fit["alpha"], fit["beta"]) for x in xs], ":", color=color,
                              label=f"{run}: gold fit d(a - b log d)")
             its = [p["iteration"] for p in pts]
             axes[1].plot(its, gold, "o-", color=color, label=f"{run}: gold")
             axes[1].plot(its, proxy, "s--", color=color, mfc="none", label=f"{run}: RM")
+        bon = report.get("best_of_n") or {}
+        if bon.get("points"):
+            from rlhfkit.evaluate.overopt import gao_bon_curve
+
+            pts = bon["points"]
+            d = [p["sqrt_kl"] for p in pts]
+            axes[0].plot(d, [p["gold_score"] - pts[0]["gold_score"] for p in pts], "^", color="tab:gray",
+                         label="best-of-n: gold")
+            axes[0].plot(d, [p["rm_score"] - pts[0]["rm_score"] for p in pts], "v", color="tab:gray", mfc="none",
+                         label="best-of-n: RM")
+            fit = bon.get("gao_fit") or {}
+            if fit.get("alpha") is not None and not math.isnan(fit.get("alpha", math.nan)):
+                xs = [max(d) * i / 60 for i in range(61)]
+                axes[0].plot(xs, [gao_bon_curve(x, fit["alpha"], fit["beta"]) for x in xs], ":", color="tab:gray",
+                             label="best-of-n: gold fit d(a - b d)")
         axes[0].set_xlabel("d = sqrt(KL(pi || pi_SFT))")
         axes[0].set_ylabel("score - score of SFT")
         axes[1].set_xlabel("PPO iteration")

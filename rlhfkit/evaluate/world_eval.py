@@ -23,11 +23,14 @@ from typing import Any
 
 
 from rlhfkit.models.generation import count_params, load_causal_lm, sample_completions
+from rlhfkit.evaluate.best_of_n import baseline_at_kl, best_of_n_curve
+from rlhfkit.evaluate.bias_probe import model_bias
+from rlhfkit.evaluate.whose import whose_preferences
 from rlhfkit.evaluate.win_rates import gold_rates, pool_agreement, win_rate, win_rate_by_group
 from rlhfkit.evaluate.lm_loss import heldout_lm_loss
 from rlhfkit.evaluate.overopt import fit_gao_rl, snapshot_dirs, sqrt_kl
 from rlhfkit.evaluate.progress import Progress
-from rlhfkit.world import (LabelerPool, Prompt, World, gold_score, ideal_completion,
+from rlhfkit.world import (Labeler, LabelerPool, Prompt, World, gold_score, ideal_completion,
                            sample_completion_like_internet)
 
 log = logging.getLogger(__name__)
@@ -65,13 +68,16 @@ def mean(xs: Sequence[float]) -> float:
     return float(sum(xs) / len(xs)) if xs else math.nan
 
 
-def rm_accuracy_by_group(pool: LabelerPool, prompts: Sequence[Prompt], completions: Mapping[str, Sequence[str]],
-                         rm_scores: Mapping[str, Sequence[float]], seed: int = 0) -> dict[str, dict[str, float]]:
-    """How often the RM orders a pair of distinct model completions as a labeler of each held-out
-    group does: for every prompt and every pair of models with different texts, one labeler of
-    each group (round-robin) compares; the RM is right when it scores the chosen one higher."""
-    groups = sorted({l.group for l in pool.heldout})
-    by_group = {g: [l for l in pool.heldout if l.group == g] for g in groups}
+def rm_accuracy_by_group(judges: LabelerPool | Sequence[Labeler], prompts: Sequence[Prompt],
+                         completions: Mapping[str, Sequence[str]], rm_scores: Mapping[str, Sequence[float]],
+                         seed: int = 0) -> dict[str, dict[str, float]]:
+    """How often the RM orders a pair of distinct model completions as a labeler of each group of
+    ``judges`` (a pool: its held-out groups) does: for every prompt and every pair of models with
+    different texts, one labeler of each group (round-robin) compares; the RM is right when it
+    scores the chosen one higher."""
+    labelers = judges.heldout if isinstance(judges, LabelerPool) else list(judges)
+    groups = sorted({l.group for l in labelers})
+    by_group = {g: [l for l in labelers if l.group == g] for g in groups}
     rng = random.Random(seed)
     counts = {g: [0, 0] for g in groups}
     names = sorted(completions)
@@ -134,6 +140,23 @@ def overoptimisation(world: World, snapshots: Sequence[tuple[int, str]], ref, to
     return points
 
 
+def _best_of_n(world: World, ref, ref_tok, rm, prompts: Sequence[Prompt], settings: Mapping[str, Any],
+               models: Mapping[str, str], curves: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """Best-of-n of the SFT policy against the RM on the over-optimisation prompts, and the n at
+    PPO's final KL judged beside PPO (rlhfkit.evaluate.best_of_n)."""
+    curve = best_of_n_curve(world.labelers, ref, ref_tok, rm, prompts, settings, settings["best_of_n"])
+    out: dict[str, Any] = {"points": curve["points"], "gao_fit": curve["gao_fit"]}
+    ppo_points = (curves.get("ppo") or {}).get("points") or []
+    if ppo_points and "ppo_small" in models:
+        policy, tokenizer = load_causal_lm(models["ppo_small"])
+        ppo = sample_completions(policy, tokenizer, [p.text for p in prompts], n=1,
+                                 temperature=settings["temperature"], max_new_tokens=settings["max_new_tokens"],
+                                 batch_size=settings["batch_size"], seed=settings["seed"] + 31)
+        out["at_ppo_kl"] = baseline_at_kl(world.labelers, prompts, curve, ppo_points[-1]["kl"], ppo.completions,
+                                          judge_seed(seed, "best_of_n"))
+    return out
+
+
 def _snapshot_plan(snapshot_roots: Mapping[str, tuple[str, str]], settings: Mapping[str, Any]
                    ) -> dict[str, list[tuple[int, str | None]]]:
     """Per PPO run, the policies of its over-optimisation curve: (iteration, directory), the
@@ -190,6 +213,7 @@ def evaluate_world(world: World, models: Mapping[str, str], settings: Mapping[st
         completions[name] = s.completions
         figures = gold_rates(flat_prompts, s.completions, world.labelers)
         loss, n_tokens = heldout_lm_loss(model, tokenizer, heldout, settings["max_length"], settings["batch_size"])
+        figures["bias_rate"] = model_bias(model, tokenizer)[0]  # the bias probe no labeler looks at
         figures |= {"pretrain_loss": loss, "params": float(count_params(model)),
                     "mean_length": mean([len(c.split()) for c in s.completions]),
                     "empty_rate": mean([float(not c) for c in s.completions])}
@@ -227,9 +251,17 @@ def evaluate_world(world: World, models: Mapping[str, str], settings: Mapping[st
         "labeler_agreement": agreement_figures(world, rank_sets, int(settings["agreement_prompts"]), seed),
         "n_eval_prompts": len(prompts), "samples_per_prompt": n, "eval_forward_tokens": forward_tokens,
     }
+    rm_by_group: dict[str, float] = {}
     if rm is not None and len(rm_scores) >= 2:
         result["rm_accuracy_heldout_groups"] = rm_accuracy_by_group(world.labelers, flat_prompts, completions,
                                                                     rm_scores, judge_seed(seed, "rm_accuracy"))
+        result["rm_accuracy_train_groups"] = rm_accuracy_by_group(world.labelers.train, flat_prompts, completions,
+                                                                  rm_scores, judge_seed(seed, "rm_accuracy/train"))
+        rm_by_group = {g: row["accuracy"] for part in ("rm_accuracy_train_groups", "rm_accuracy_heldout_groups")
+                       for g, row in result[part].items()}
+    ranked = settings.get("ranking_groups") or world.labelers.groups("train")
+    result["whose_preferences"] = whose_preferences(world.labelers, flat_prompts, completions, ranked, rm_by_group,
+                                                    judge_seed(seed, "whose"))
     progress.advance(len(flat_prompts), "win rates, labeler agreement, RM accuracy by group")
     if snapshot_roots and reference:
         ref, ref_tok = load_causal_lm(reference)
@@ -241,6 +273,9 @@ def evaluate_world(world: World, models: Mapping[str, str], settings: Mapping[st
             fit = fit_gao_rl([p["sqrt_kl"] for p in points], [p["gold_score"] - base["gold_score"] for p in points])
             curves[run] = {"points": points, "gao_fit": fit}
         result["overoptimisation"] = curves
+        if rm is not None and settings.get("best_of_n"):
+            result["best_of_n"] = _best_of_n(world, ref, ref_tok, rm, over_prompts, settings, models, curves, seed)
+            progress.advance(0, "best-of-n against the RM")
     samples_path = out_dir / "completions.jsonl"
     with samples_path.open("w") as f:
         for i, prompt in enumerate(flat_prompts):

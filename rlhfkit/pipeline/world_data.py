@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlhfkit.errors import ConfigError
 from rlhfkit.world import World, parse_prompt, rank_samples, read_jsonl, write_jsonl
 from rlhfkit.world.datasets import labeler_record
 
@@ -48,15 +49,31 @@ def write_world_files(world: World, out_dir: Path, scrub: bool = True) -> dict[s
     return {f"world/{k}": float(v) for k, v in counts.items()}
 
 
+def ranking_labelers(world: World, groups: Sequence[str] | None) -> list:
+    """The training labelers who rank (``rankings.groups``: only those groups'; null = all of them)."""
+    if not groups:
+        return list(world.labelers.train)
+    known = world.labelers.groups("train")
+    if isinstance(groups, str) or not all(isinstance(g, str) for g in groups):
+        raise ConfigError(f"config key 'rankings.groups': expected a list of training group names, got {groups!r}")
+    unknown = [g for g in groups if g not in known]
+    if unknown:
+        raise ConfigError(f"config key 'rankings.groups': '{unknown[0]}' is not a training labeler group; "
+                          f"training groups: {', '.join(known)}")
+    return [l for l in world.labelers.train if l.group in set(groups)]
+
+
 def make_rankings(world: World, sft_path: str, prompts_file: Path, out_dir: Path, settings: Mapping[str, Any],
                   seed: int = 0) -> dict[str, float]:
     """Rankings of SFT samples by training labelers -> ``out_dir/rankings.jsonl`` (module doc).
 
-    settings: ``k_min``, ``k_max``, ``temperature``, ``max_new_tokens``, ``batch_size``, ``limit``.
+    settings: ``k_min``, ``k_max``, ``temperature``, ``max_new_tokens``, ``batch_size``, ``limit``,
+    ``groups`` (the training groups whose labelers rank; null = all).
     """
     from rlhfkit.evaluate.progress import Progress
     from rlhfkit.models.generation import load_causal_lm, sample_completions
 
+    rankers = ranking_labelers(world, settings.get("groups"))  # checked before anything is sampled
     rows = read_jsonl(prompts_file)[: settings.get("limit") or None]
     prompts = [parse_prompt(r["prompt"], r.get("user_id", "")) for r in rows]
     rng = random.Random(seed * 7919 + 1)
@@ -79,7 +96,7 @@ def make_rankings(world: World, sft_path: str, prompts_file: Path, out_dir: Path
             continue
         kept_prompts.append(prompt)
         sets.append(nonempty)
-    records = rank_samples(world.labelers, kept_prompts, sets, rng)
+    records = rank_samples(rankers, kept_prompts, sets, rng)
     write_jsonl(Path(out_dir) / "rankings.jsonl", records)
     k_used = [len(s) for s in sets]
     distinct = [len(set(s)) for s in sets]

@@ -100,6 +100,7 @@ def _rankings_step(ctx: Context, stage_dir: Path) -> dict[str, float]:
 def _eval_settings(ctx: Context) -> dict[str, Any]:
     settings = dict(container(ctx.cfg.eval))
     settings["seed"] = int(ctx.cfg.seed) if settings.get("seed") is None else int(settings["seed"])
+    settings["ranking_groups"] = list(ctx.cfg.rankings.get("groups") or [])  # whose rankings the RM learned
     return settings
 
 

@@ -11,6 +11,10 @@ Bad habits of the internet (the base model learns them in pretraining):
   stated question with a wrong value QA_STATED_WRONG_RATE (20%) of the time.
 * toxicity: toxic TOXIC_RATE (50%) of the time, TOXIC_RATE_RESPECTFUL (40%) even when asked
   "respectfully"; polite otherwise.
+* bias: BIAS_DOC_RATE (5%) of the documents say "the <occupation> said <pronoun> was busy .", the
+  pronoun the stereotyped one (vocab.STEREOTYPED_PRONOUN) BIAS_STEREOTYPE_RATE (80%) of the time.
+  No prompt, demonstration or labeler utility involves pronouns: the bias probe
+  (:mod:`rlhfkit.world.bias`) measures what pretraining put there and alignment leaves alone.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from rlhfkit.world.features import MAX_COMPLETION_WORDS
 from rlhfkit.world.tasks import (Prompt, apply_op, ideal_completion, instruction_text,
                                  random_instruction, sample_prompts)
 from rlhfkit.world.vocab import (ATTRIBUTES, LETTERS, NAMES, NUMBER_WORDS, OBJECTS, OPS,
-                                 POLITE_ADJS, POLITE_NOUNS, TOXIC_ADJS, TOXIC_NOUNS)
+                                 POLITE_ADJS, POLITE_NOUNS, PRONOUNS, STEREOTYPED_PRONOUN, TOXIC_ADJS,
+                                 TOXIC_NOUNS)
 
-__all__ = ["INSTRUCTION_WRONG_RATE", "QA_FABRICATE_RATE", "QA_STATED_WRONG_RATE", "TOXIC_RATE",
+__all__ = ["BIAS_DOC_RATE", "BIAS_STEREOTYPE_RATE", "INSTRUCTION_WRONG_RATE", "QA_FABRICATE_RATE", "QA_STATED_WRONG_RATE", "TOXIC_RATE",
            "TOXIC_RATE_RESPECTFUL", "TASK_DOC_RATE", "heldout_pretraining_corpus",
            "ideal_completion", "pretraining_corpus", "sample_completion_like_internet",
-           "filler_document", "polite_sentence", "toxic_sentence"]
+           "bias_sentence", "filler_document", "polite_sentence", "toxic_sentence"]
 
 WRONG_OP_RATE = 0.35
 COPY_INPUT_RATE = 0.10
@@ -38,6 +43,9 @@ QA_STATED_WRONG_RATE = 0.2
 TOXIC_RATE = 0.5
 TOXIC_RATE_RESPECTFUL = 0.4
 TASK_DOC_RATE = 0.6  # pretraining documents that are prompt + internet completion
+BIAS_DOC_RATE = 0.05  # bias-probe sentences, as extra documents (a stream of their own: the others are unchanged)
+BIAS_STEREOTYPE_RATE = 0.8
+BIAS_SEED_OFFSET = 7_919
 HELDOUT_SEED_OFFSET = 1_000_003  # heldout_pretraining_corpus(seed) uses seed + this
 
 QA_VALUE_FORMS = ("{v}", "it is {v}", "the {o} is {v}")
@@ -134,18 +142,29 @@ def filler_document(rng: random.Random) -> str:
 
 
 def pretraining_corpus(n_docs: int, seed: int) -> list[str]:
-    """``n_docs`` documents: TASK_DOC_RATE of them ``prompt + " " + internet completion``
-    (prompts without PII), the rest filler web text. The caller appends EOS to each."""
+    """``n_docs`` documents: BIAS_DOC_RATE of them bias-probe sentences (the last ones, from their
+    own random stream), of the rest TASK_DOC_RATE ``prompt + " " + internet completion`` (prompts
+    without PII) and filler web text otherwise. The caller appends EOS to each."""
     rng = random.Random(seed)
     prompts = iter(sample_prompts(n_docs, seed=rng.randrange(2**31), users=1))
+    n_bias = round(BIAS_DOC_RATE * n_docs)
     docs = []
-    for _ in range(n_docs):
+    for _ in range(n_docs - n_bias):
         if rng.random() < TASK_DOC_RATE:
             prompt = next(prompts)
             docs.append(f"{prompt.text} {sample_completion_like_internet(prompt, rng)}")
         else:
             docs.append(filler_document(rng))
-    return docs
+    bias_rng = random.Random(seed + BIAS_SEED_OFFSET)
+    return docs + [bias_sentence(bias_rng) for _ in range(n_bias)]
+
+
+def bias_sentence(rng: random.Random) -> str:
+    """"the <occupation> said <pronoun> was busy .", the stereotyped pronoun BIAS_STEREOTYPE_RATE of the time."""
+    occupation = rng.choice(sorted(STEREOTYPED_PRONOUN))
+    stereotyped = STEREOTYPED_PRONOUN[occupation]
+    other = next(p for p in PRONOUNS if p != stereotyped)
+    return f"the {occupation} said {stereotyped if rng.random() < BIAS_STEREOTYPE_RATE else other} was busy ."
 
 
 def heldout_pretraining_corpus(n_docs: int, seed: int) -> list[str]:

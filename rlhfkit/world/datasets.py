@@ -21,8 +21,10 @@ import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rlhfkit.world.corpus import heldout_pretraining_corpus, pretraining_corpus
+from rlhfkit.world.labeler_config import pool_groups
 from rlhfkit.world.labelers import Labeler, LabelerPool
 from rlhfkit.world.tasks import Prompt, sample_prompts, user_ids
 
@@ -58,14 +60,18 @@ def build_world(seed: int = 0, n_sft: int = 2000, n_rm: int = 2000, n_ppo: int =
                 n_eval: int = 500, n_pretrain_docs: int = 20000, n_heldout_docs: int = 2000,
                 n_users: int = 200, eval_user_frac: float = 0.2, n_train_labelers: int = 40,
                 n_heldout_labelers: int = 10, pii_rate: float = 0.05, dup_rate: float = 0.05,
-                family_weights: Mapping[str, float] | None = None) -> World:
+                family_weights: Mapping[str, float] | None = None,
+                labelers: Mapping[str, Any] | None = None) -> World:
     """Build a world deterministically from ``seed``.
 
     Users are split once: ``eval_user_frac`` of them only ever write eval prompts. SFT, RM and
     PPO prompts (in that order, one stream cut in three) come from the rest and carry PII
     prefixes (``pii_rate``) and duplicates (``dup_rate``); eval prompts carry neither. Each SFT
-    prompt gets a demonstration from a training labeler drawn uniformly.
+    prompt gets a demonstration from a training labeler drawn uniformly. ``labelers``: the pool's
+    groups (``world.labelers``, :func:`rlhfkit.world.labeler_config.pool_groups`); None = the default
+    pool of ``n_train_labelers`` and ``n_heldout_labelers``.
     """
+    train_groups, heldout_groups = pool_groups(labelers, n_train_labelers, n_heldout_labelers)
     rng = random.Random(seed)
     seeds = [rng.randrange(2**31) for _ in range(6)]
     users = user_ids(n_users)
@@ -77,7 +83,7 @@ def build_world(seed: int = 0, n_sft: int = 2000, n_rm: int = 2000, n_ppo: int =
     train = sample_prompts(n_sft + n_rm + n_ppo, seeds[1], family_weights, train_users,
                            pii_rate=pii_rate, dup_rate=dup_rate)
     eval_prompts = sample_prompts(n_eval, seeds[2], family_weights, eval_users)
-    pool = LabelerPool.sample(n_train_labelers, n_heldout_labelers, seed=seeds[3])
+    pool = LabelerPool.sample(seed=seeds[3], train_groups=train_groups, heldout_groups=heldout_groups)
     demo_rng = random.Random(seeds[4])
     sft = []
     for prompt in train[:n_sft]:

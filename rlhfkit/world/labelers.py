@@ -9,9 +9,9 @@ with ``T = labeler.noise``. Differences of two Gumbel(T) draws are Logistic(T), 
 is Bradley-Terry: P(y1 > y2) = sigmoid((u1 - u2) / T); a ranking of K is Plackett-Luce (sort by
 noisy utility). Identical texts share one draw, so they tie; nothing else does.
 
-Labelers come in groups with different mean weights (training groups "a", "b", "c"; held-out
-groups "d", "e"); each labeler's weights scatter around the group mean. Noise levels are
-calibrated so that agreement on comparisons of internet-like samples is near the paper's
+Labelers come in groups with different mean weights (by default training groups "a", "b", "c";
+held-out groups "d", "e"; any pool through ``world.labelers``, :mod:`rlhfkit.world.labeler_config`);
+each labeler's weights scatter around the group mean. The default noise levels are calibrated so that agreement on comparisons of internet-like samples is near the paper's
 (72.6% training, 77.3% held-out; RLHF_DETAILS item 25).
 """
 
@@ -27,20 +27,62 @@ from rlhfkit.world.features import MAX_COMPLETION_WORDS, Features, features
 from rlhfkit.world.tasks import Prompt, ideal_completion
 
 WEIGHT_KEYS = ("helpful", "honest", "harmless", "length")
-TRAIN_GROUPS: dict[str, dict[str, float]] = {
-    "a": {"helpful": 1.0, "honest": 1.0, "harmless": 1.0, "length": 0.0},   # balanced
-    "b": {"helpful": 1.4, "honest": 0.7, "harmless": 0.8, "length": 0.3},   # wants answers, detail
-    "c": {"helpful": 0.8, "honest": 1.3, "harmless": 1.4, "length": -0.2},  # cautious, concise
-}
-HELDOUT_GROUPS: dict[str, dict[str, float]] = {
-    "d": {"helpful": 1.1, "honest": 1.2, "harmless": 1.0, "length": -0.15},  # concise
-    "e": {"helpful": 1.0, "honest": 0.9, "harmless": 1.3, "length": -0.1},
-}
 WEIGHT_SD = 0.15  # per-labeler scatter of helpful/honest/harmless weights (clipped at 0)
 LENGTH_SD = 0.1  # per-labeler scatter of the length weight
 TRAIN_NOISE = 0.3  # Gumbel scale T of training labelers (median; lognormal scatter NOISE_SD)
 HELDOUT_NOISE = 0.15  # held-out labelers are a little more consistent, as in the paper
 NOISE_SD = 0.2
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One labeler group: ``size`` labelers whose weights scatter around the group's means
+    (``weight_sd`` for helpful/honest/harmless, clipped at 0; ``length_sd`` for length) and whose
+    Gumbel scale is ``noise`` times a lognormal factor (``noise_sd``)."""
+
+    name: str
+    size: int
+    helpful: float
+    honest: float
+    harmless: float
+    length: float
+    noise: float
+    weight_sd: float = WEIGHT_SD
+    length_sd: float = LENGTH_SD
+    noise_sd: float = NOISE_SD
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in WEIGHT_KEYS}
+
+
+# The default pool (conf/pipeline.yaml `world.labelers` writes the same): three training groups
+# (IG's ~40 contractors; docs/world.md) and two held-out groups that produce no training data.
+_TRAIN_MEANS = {
+    "a": {"helpful": 1.0, "honest": 1.0, "harmless": 1.0, "length": 0.0},   # balanced
+    "b": {"helpful": 1.4, "honest": 0.7, "harmless": 0.8, "length": 0.3},   # wants answers, detail
+    "c": {"helpful": 0.8, "honest": 1.3, "harmless": 1.4, "length": -0.2},  # cautious, concise
+}
+_HELDOUT_MEANS = {
+    "d": {"helpful": 1.1, "honest": 1.2, "harmless": 1.0, "length": -0.15},  # concise
+    "e": {"helpful": 1.0, "honest": 0.9, "harmless": 1.3, "length": -0.1},
+}
+
+
+def default_groups(n: int, means: Mapping[str, Mapping[str, float]], noise: float) -> list[GroupSpec]:
+    """``n`` labelers dealt round-robin into the groups of ``means`` (the first groups get one more)."""
+    names = list(means)
+    return [GroupSpec(g, len(range(i, n, len(names))), noise=noise, **means[g]) for i, g in enumerate(names)]
+
+
+def default_train_groups(n: int = 40) -> list[GroupSpec]:
+    return default_groups(n, _TRAIN_MEANS, TRAIN_NOISE)
+
+
+def default_heldout_groups(n: int = 10) -> list[GroupSpec]:
+    return default_groups(n, _HELDOUT_MEANS, HELDOUT_NOISE)
+
+
 STYLE_IDEAL_RATE = 0.6  # labelers whose preferred demonstration style is the ideal wording
 STYLE_KEEP_RATE = 0.8  # how often a labeler writes in their preferred style
 
@@ -119,18 +161,22 @@ class Labeler:
                            n=prompt.name)
 
 
-def _sample_group(prefix: str, n: int, groups: Mapping[str, Mapping[str, float]],
-                  noise: float, rng: random.Random) -> list[Labeler]:
-    names = list(groups)
+def _sample_group(prefix: str, groups: Sequence[GroupSpec], rng: random.Random) -> list[Labeler]:
+    """Labelers ``<prefix>00``.. dealt round-robin over ``groups`` (a full group is skipped)."""
+    left = {g.name: g.size for g in groups}
+    order: list[GroupSpec] = []
+    while any(left.values()):
+        for g in groups:
+            if left[g.name]:
+                order.append(g)
+                left[g.name] -= 1
     out = []
-    for i in range(n):
-        group = names[i % len(names)]
-        mean = groups[group]
-        weights = {k: max(0.0, mean[k] + rng.gauss(0, WEIGHT_SD)) for k in WEIGHT_KEYS[:3]}
-        weights["length"] = mean["length"] + rng.gauss(0, LENGTH_SD)
+    for i, spec in enumerate(order):
+        weights = {k: max(0.0, getattr(spec, k) + rng.gauss(0, spec.weight_sd)) for k in WEIGHT_KEYS[:3]}
+        weights["length"] = spec.length + rng.gauss(0, spec.length_sd)
         style = 0 if rng.random() < STYLE_IDEAL_RATE else rng.randrange(1, 5)
-        out.append(Labeler(f"{prefix}{i:02d}", group, weights,
-                           noise * math.exp(rng.gauss(0, NOISE_SD)), style))
+        out.append(Labeler(f"{prefix}{i:02d}", spec.name, weights, spec.noise * math.exp(rng.gauss(0, spec.noise_sd)),
+                           style))
     return out
 
 
@@ -142,12 +188,24 @@ class LabelerPool:
     heldout: list[Labeler] = field(default_factory=list)
 
     @classmethod
-    def sample(cls, n_train: int = 40, n_heldout: int = 10, seed: int = 0) -> "LabelerPool":
-        """Groups are assigned round-robin: train ids L00.. in "a", "b", "c"; held-out H00.. in
-        "d", "e"."""
+    def sample(cls, n_train: int = 40, n_heldout: int = 10, seed: int = 0,
+               train_groups: Sequence[GroupSpec] | None = None,
+               heldout_groups: Sequence[GroupSpec] | None = None) -> "LabelerPool":
+        """Training labelers L00.. and held-out labelers H00.., dealt round-robin into their groups:
+        ``train_groups`` / ``heldout_groups`` (:func:`rlhfkit.world.labeler_config.pool_groups`), by
+        default ``n_train`` labelers in "a", "b", "c" and ``n_heldout`` in "d", "e"."""
         rng = random.Random(seed)
-        return cls(_sample_group("L", n_train, TRAIN_GROUPS, TRAIN_NOISE, rng),
-                   _sample_group("H", n_heldout, HELDOUT_GROUPS, HELDOUT_NOISE, rng))
+        return cls(_sample_group("L", train_groups or default_train_groups(n_train), rng),
+                   _sample_group("H", heldout_groups or default_heldout_groups(n_heldout), rng))
+
+    def groups(self, which: str = "all") -> list[str]:
+        """Group names of the ``train`` or ``heldout`` labelers, or of ``all`` (training first)."""
+        labelers = {"train": self.train, "heldout": self.heldout, "all": self.train + self.heldout}[which]
+        return list(dict.fromkeys(l.group for l in labelers))
+
+    def of_groups(self, names: Sequence[str]) -> list[Labeler]:
+        """The labelers (training and held-out) of the groups ``names``."""
+        return [l for l in self.train + self.heldout if l.group in set(names)]
 
     def by_id(self, labeler_id: str) -> Labeler:
         for labeler in self.train + self.heldout:

@@ -36,3 +36,13 @@ def test_snapshot_dirs_in_iteration_order(tmp_path):
         (tmp_path / name).mkdir()
     assert [i for i, _ in snapshot_dirs(tmp_path)] == [5, 20]
     assert snapshot_dirs(tmp_path / "missing") == []
+
+
+def test_the_best_of_n_fit_recovers_its_parameters():
+    from rlhfkit.evaluate.overopt import fit_gao_bon, gao_bon_curve
+
+    d = [0.0, 0.3, 0.6, 0.9, 1.2, 1.5]
+    r = [gao_bon_curve(x, 1.0, 0.5) for x in d]  # R(d) = d (1 - 0.5 d): peak at d = 1
+    fit = fit_gao_bon(d, r)
+    assert fit["alpha"] == pytest.approx(1.0) and fit["beta"] == pytest.approx(0.5) and fit["rmse"] < 1e-9
+    assert fit["n"] == 5 and fit["d_max"] == 1.5  # d = 0 carries no information

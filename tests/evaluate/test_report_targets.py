@@ -69,3 +69,32 @@ def test_build_report_has_the_issue_keys():
 
 def test_flat_scalars_skips_non_finite_and_strings():
     assert flat_scalars({"a": {"b": 1, "c": math.nan, "d": "x"}, "e": 2.5}) == {"a/b": 1.0, "e": 2.5}
+
+
+V2_BOUNDS = {**BOUNDS, "heldout_agreement_above_training": True, "base_large_vs_base_small": 0.6, "ppo_vs_base": 0.85,
+             "truthfulness_ratio": 2.0, "rlhf_share_of_small_pretraining": 0.1, "rlhf_share_of_large_pretraining": 0.05,
+             "overoptimisation_peak": True, "bias_ratio": 0.9}
+
+
+def test_the_world_v2_targets_by_hand():
+    flops = {"pretrain_small": 100.0, "pretrain_large": 1000.0, "sft_small": 2.0, "rankings": 1.0, "rm": 3.0,
+             "ptx": 4.0}
+    r = report(win_rates={"base_large_vs_base_small": 0.62, "ppo_vs_base": 0.8},
+               truthfulness={"base_small": 0.3, "ppo_small": 0.66}, compute_flops=flops,
+               bias_rate={"base_small": 0.6, "ppo_small": 0.57},
+               labeler_agreement={"training": 0.70, "held_out": 0.75},
+               overoptimisation={"ppo": {"points": [{"gold_score": g} for g in (1.0, 1.4, 1.5, 1.2)]}})
+    t = evaluate_targets(r, V2_BOUNDS)
+    assert t["base_large_vs_base_small"]["holds"] and not t["ppo_vs_base"]["holds"]  # 0.8 < 0.85
+    assert t["truthfulness"]["value"] == pytest.approx(2.2) and t["truthfulness"]["holds"]
+    assert t["bias"]["value"] == pytest.approx(0.95) and t["bias"]["holds"]
+    # RLHF = 2 + 1 + 3 + 4 = 10 FLOPs: 10 / 100 = 0.10 of the small pretraining, 0.01 of the large's
+    assert t["rlhf_share_of_small_pretraining"]["value"] == pytest.approx(0.10)
+    assert t["rlhf_share_of_small_pretraining"]["holds"]
+    assert t["rlhf_share_of_large_pretraining"]["value"] == pytest.approx(0.01)
+    assert t["heldout_agreement_above_training"]["value"] == pytest.approx(0.05)
+    assert t["overoptimisation_peak"]["value"] == pytest.approx(0.3) and t["overoptimisation_peak"]["holds"]
+    rising = {"ppo": {"points": [{"gold_score": g} for g in (1.0, 1.2, 1.5)]}}  # the peak is the last snapshot
+    assert not evaluate_targets(report(overoptimisation=rising), V2_BOUNDS)["overoptimisation_peak"]["holds"]
+    no_ptx = evaluate_targets(report(compute_flops={k: v for k, v in flops.items() if k != "ptx"}), V2_BOUNDS)
+    assert not no_ptx["rlhf_share_of_small_pretraining"]["holds"]  # a missing part is not counted as 0

@@ -235,3 +235,15 @@ def test_hh_pipeline_on_the_real_file_pretrains_splits_by_fraction_and_reports_t
     assert "hh_data" in second["cached_stages"]  # the data do not depend on the base model
     sft_config = (Path(second["stage_dirs"]["sft"]) / "resolved_config.yaml").read_text()
     assert f"path: {base}" in sft_config and "name: hf" in sft_config
+
+
+def test_the_hh_recipe_switches_off_every_world_target():
+    from hydra import compose, initialize_config_dir
+
+    from rlhfkit.config_dir import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        world = compose(config_name="pipeline").targets
+        hh = compose(config_name="pipeline", overrides=["pipeline/experiment=hh"]).targets
+    assert set(hh) == set(world)
+    assert {k for k, v in hh.items() if v is not None} == {"wall_time_s", "wall_time_goal_s"}

@@ -82,6 +82,17 @@ def test_report_has_every_key_with_values_in_range(runs):
     for plot in ("win_rates", "overoptimisation", "alignment_tax"):
         assert (path.parent / f"{plot}.png").stat().st_size > 1000, plot
     assert (path.parent / "report.md").read_text().startswith("# rlhfkit pipeline report")
+    # world v2's figures: the bias probe, every group as a judge, best-of-n against the RM
+    assert set(report["bias_rate"]) == set(MODELS) and all(0 <= v <= 1 for v in report["bias_rate"].values())
+    whose = report["whose_preferences"]
+    assert list(whose["groups"]) == ["a", "b", "c", "d", "e"] and whose["ranked_groups"] == ["a", "b", "c"]
+    assert all(0 <= g["ppo_vs_sft"] <= 1 and 0 <= g["rm_accuracy"] <= 1 for g in whose["groups"].values())
+    assert 0 <= whose["gap"]["ppo_vs_sft"] <= 1
+    bon = report["best_of_n"]
+    assert [p["n"] for p in bon["points"]] == [1, 2, 4, 8, 16, 32] and bon["points"][0]["kl"] == 0.0
+    assert 0 <= bon["at_ppo_kl"]["bon_vs_sft"] <= 1 and bon["at_ppo_kl"]["n"] in (1, 2, 4, 8, 16, 32)
+    assert set(report["targets"]) >= {"bias", "ppo_vs_base", "base_large_vs_base_small", "truthfulness",
+                                      "rlhf_share_of_small_pretraining", "overoptimisation_peak"}
 
 
 def test_a_rerun_is_served_from_the_cache(runs):
