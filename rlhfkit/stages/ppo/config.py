@@ -65,6 +65,7 @@ class PPOConfig:
     whiten_advantages: bool = True  # item 19: mean 0, variance 1 over the global batch (all ranks)
     value_init: str = "auto"      # item 24: auto = from the RM when reward is a reward_model sharing the policy's tokenizer (IG, N+), else a head on a policy copy; reward | policy | <dir>
     shared_value_head: bool = False  # item 24: true = LHP's value head on the policy's own body (one optimizer)
+    optimizer_mode: str = "auto"  # policy + separate critic: two = an optimizer each; one = one optimizer, a parameter group each (own LR, schedule and clipping: the same update); auto = one under DeepSpeed (it allows one optimizer), else two
     value_lora: bool = True       # with model.lora.r > 0: the critic is a LoRA adapter (model.lora's options) on its body (the RM's or a policy copy's) and a fully trained head; false = the critic trains in full
     ptx_coef: float = 0.0         # IG eq. 2 gamma (item 12): 0 = PPO; stage=ppo_ptx sets IG's 27.8 (item 13)
     ptx_batch_size: int = 8       # pretraining texts per minibatch; IG used 8x the RL episodes (item 13)
@@ -88,7 +89,7 @@ class PPOConfig:
         "ptx_batch_size": COUNT, "ptx_max_length": at_least(2), "grad_clip": optional(above(0)),
         "lr": LEARNING_RATE, "value_lr": LEARNING_RATE, "sample_table_every": NONNEGATIVE_COUNT,
         "n_sample_rows": NONNEGATIVE_COUNT, "checkpoint_every": NONNEGATIVE_COUNT,
-        "last_checkpoint_every": NONNEGATIVE_COUNT,
+        "last_checkpoint_every": NONNEGATIVE_COUNT, "optimizer_mode": one_of("auto", "two", "one"),
     }
 
 

@@ -56,6 +56,14 @@ RANK_SEED_STRIDE = 1000  # item 40: sampling seed = seed + 1000 * global rank
 log = logging.getLogger(__name__)
 
 
+def one_optimizer_wanted(mode: str, strategy: Any) -> bool:
+    """``stage.optimizer_mode``: "one", "two", or "auto" = one under DeepSpeed (Lightning's DeepSpeed
+    strategy supports a single optimizer), two elsewhere."""
+    if mode == "auto":
+        return type(strategy).__name__.startswith("DeepSpeed")
+    return mode == "one"
+
+
 class PPOModule(pl.LightningModule):
     """PPO / PPO-ptx against any reward function.
 
@@ -174,10 +182,20 @@ class PPOModule(pl.LightningModule):
         policy_params = [p for p in self.policy.parameters() if p.requires_grad]  # a LoRA policy: its adapter
         if self.shared_value_head:
             policy_params += list(self.value_model.head.parameters())  # one optimizer over body and both heads
-        optimizers = [self.make_optimizer(policy_params, c.lr)]
-        if self.value_model is not None and not self.shared_value_head:
-            optimizers.append(self.make_optimizer([p for p in self.value_model.parameters() if p.requires_grad],
-                                                  c.value_lr))
+        separate_critic = self.value_model is not None and not self.shared_value_head
+        value_params = [p for p in self.value_model.parameters() if p.requires_grad] if separate_critic else []
+        self.one_optimizer = separate_critic and one_optimizer_wanted(c.optimizer_mode, self.trainer.strategy)
+        if self.one_optimizer:
+            # two parameter groups, each with its own LR; the schedule scales both, and _clip clips each
+            # group by its own norm: the same update as two optimizers (tests/stages/test_ppo_one_optimizer.py)
+            log.info("ppo: one optimizer for policy and value model, one parameter group each (stage.optimizer_mode=%s)",
+                     c.optimizer_mode)
+            optimizers = [self.make_optimizer([{"params": policy_params, "lr": c.lr},
+                                               {"params": value_params, "lr": c.value_lr}], c.lr)]
+        else:
+            optimizers = [self.make_optimizer(policy_params, c.lr)]
+            if separate_critic:
+                optimizers.append(self.make_optimizer(value_params, c.value_lr))
         if self.make_scheduler is None:
             return optimizers
         return optimizers, [self.make_scheduler(opt, c.total_steps) for opt in optimizers]
@@ -228,7 +246,9 @@ class PPOModule(pl.LightningModule):
         n_episodes = rollout.batch_size * self.trainer.world_size
         self.kl_controller.update(metrics["objective/kl"], n_episodes)  # item 16: global mean sequence KL, n episodes
         # the LRs this iteration used, then one scheduler step per PPO iteration (item 14: warm-up in iterations)
-        metrics |= {f"ppo/lr/{name}": opt.param_groups[0]["lr"] for name, opt in zip(("policy", "value"), self._optimizers())}
+        opts = self._optimizers()  # one optimizer: its groups are policy, value; else each optimizer's first
+        groups = opts[0].param_groups if getattr(self, "one_optimizer", False) else [o.param_groups[0] for o in opts]
+        metrics |= {f"ppo/lr/{name}": group["lr"] for name, group in zip(("policy", "value"), groups)}
         for scheduler in self._schedulers():
             scheduler.step()
         self.iteration += 1
@@ -320,9 +340,21 @@ class PPOModule(pl.LightningModule):
         self.manual_backward(loss)  # item 13: PPO and pretraining gradients accumulate in one backward
         for opt in optimizers:
             if c.grad_clip:
-                self.clip_gradients(opt, gradient_clip_val=c.grad_clip, gradient_clip_algorithm="norm")
+                self._clip(opt, c.grad_clip)
             opt.step()
         return stats
+
+    def _clip(self, optimizer, max_norm: float) -> None:
+        """Gradient clipping per optimizer (Lightning's, mixed precision's unscaling included) or, with
+        one optimizer for policy and critic, per parameter group: each by its own norm, as with two."""
+        if not getattr(self, "one_optimizer", False):
+            self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
+            return
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        if scaler is not None:  # 16-mixed: unscale before measuring the norm (the step then skips unscaling)
+            scaler.unscale_(optimizer)
+        for group in optimizer.param_groups:
+            torch.nn.utils.clip_grad_norm_(group["params"], max_norm)
 
     @torch.no_grad()
     def _rollout_metrics(self, r: Rollout, kl_coef: float) -> dict[str, float]:
