@@ -62,7 +62,62 @@ CONFIGS: dict[str, BenchConfig] = {
     "tiny": BenchConfig("tiny", batch=4, response=4, prompt=4, n_layer=1, width=32, heads=4),
     "small": BenchConfig("small", batch=16, response=32, prompt=16, n_layer=2, width=128, heads=4),
     "medium": BenchConfig("medium", batch=64, response=64, prompt=32, n_layer=4, width=256, heads=4),
+    # GPU sizes (benchmarks/gpu_check.sh): GPT-2 125M-like and 350M-like bodies, B 64, response 128;
+    # a 32k vocabulary as real models have
+    "gpu_125m": BenchConfig("gpu_125m", batch=64, response=128, prompt=64, n_layer=12, width=768, heads=12,
+                            vocab=32768),
+    "gpu_350m": BenchConfig("gpu_350m", batch=64, response=128, prompt=64, n_layer=24, width=1024, heads=16,
+                            vocab=32768),
 }
+
+
+def rss_mib() -> float:
+    """This process's resident memory now (Linux /proc/self/statm), MiB."""
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakMemory:
+    """Peak memory over a ``with`` block: resident memory sampled every 5 ms by a thread (the
+    process-wide ``ru_maxrss`` cannot tell two frameworks run one after the other apart) and, on
+    CUDA, ``torch.cuda.max_memory_allocated``. ``figures()``: rss_start/rss_peak/rss_added MiB and
+    cuda_max_allocated MiB (None on the CPU)."""
+
+    def __init__(self, device: str = "cpu", every_s: float = 0.005) -> None:
+        self.device, self.every_s = device, every_s
+        self.start = self.peak = 0.0
+        self.cuda_peak: float | None = None
+
+    def __enter__(self) -> "PeakMemory":
+        import threading
+
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        self.start = self.peak = rss_mib()
+        self._stop = threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(self.every_s):
+                self.peak = max(self.peak, rss_mib())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mib())
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+            self.cuda_peak = torch.cuda.max_memory_allocated() / 2**20
+
+    def figures(self) -> dict[str, float | None]:
+        return {"rss_start_mib": self.start, "rss_peak_mib": self.peak, "rss_added_mib": self.peak - self.start,
+                "cuda_max_allocated_mib": self.cuda_peak}
 
 
 def make_tokenizer(cfg: BenchConfig):

@@ -36,7 +36,8 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 import flops as flops_model  # noqa: E402
-from common import CONFIGS, make_prompts, make_tokenizer, make_weights, set_threads, tune_malloc  # noqa: E402
+from common import (CONFIGS, PeakMemory, make_prompts, make_tokenizer, make_weights, set_threads,  # noqa: E402
+                    tune_malloc)
 from peak import matmul_peaks  # noqa: E402
 
 PHASES = ("generate", "policy_forward", "ref_forward", "value_forward", "reward", "advantages", "ppo_epochs")
@@ -65,7 +66,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def device_name() -> str:
+def device_name(device: str = "cpu") -> str:
+    if device == "cuda":
+        return f"cuda: {torch.cuda.get_device_name()}, {torch.cuda.device_count()} device(s)"
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -77,11 +80,18 @@ def device_name() -> str:
     return f"cpu: {cpu}, {os.cpu_count()} logical cores"
 
 
+def _peak_memory(runs: list[dict]) -> dict[str, float | None]:
+    """The largest figures over a framework's fresh runs (MiB): RSS peak and added, CUDA max allocated."""
+    cuda = [r["cuda_max_allocated_mib"] for r in runs if r["cuda_max_allocated_mib"] is not None]
+    return {"rss_peak_mib": max(r["rss_peak_mib"] for r in runs), "rss_added_mib": max(r["rss_added_mib"] for r in runs),
+            "cuda_max_allocated_mib": max(cuda) if cuda else None}
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def main(argv: list[str] | None = None) -> dict:
+def arg_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", choices=sorted(CONFIGS), default="small")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
@@ -101,6 +111,13 @@ def main(argv: list[str] | None = None) -> dict:
                     "onednn_linear, all; "
                     "see benchmarks/ablations.py")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON result here")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="where both frameworks run (cuda: one GPU; the peaks are measured there)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = arg_parser()
     args = ap.parse_args(argv)
     if args.burn_in < 1 or args.steps < 1 or args.rounds < 1:
         ap.error("--burn-in, --steps and --rounds must be >= 1")
@@ -115,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     threads = set_threads(args.threads)
     malloc_tuned = False if args.no_malloc_tuning else tune_malloc()
     cfg = CONFIGS[args.config]
-    peaks_before = {"fp32": matmul_peaks(torch.float32), "bf16": matmul_peaks(torch.bfloat16)}
+    peaks_before = {"fp32": matmul_peaks(torch.float32, device=args.device), "bf16": matmul_peaks(torch.bfloat16, device=args.device)}
     tokenizer = make_tokenizer(cfg)
     prompts = make_prompts(cfg, 4 * cfg.batch, args.seed)
     weights = make_weights(cfg, tokenizer, args.seed)
@@ -124,22 +141,27 @@ def main(argv: list[str] | None = None) -> dict:
           + (f" ablated={','.join(ablated)}" if ablated else ""), flush=True)
 
     ours, theirs, run_order, peaks_between, round_ratios = [], [], [], [], []
+    memories: dict[str, list[dict]] = {"rlhfkit": [], "trl": []}  # per fresh run (PeakMemory)
     with tempfile.TemporaryDirectory() as tmp:
         rm_path = rlhfkit_runner.save_reward_model(weights, tokenizer, Path(tmp) / "reward_model")
         for r in range(args.rounds):
             if r > 0:  # the peak between rounds too: the best of all probes is the machine's peak
-                peaks_between.append({"fp32": matmul_peaks(torch.float32), "bf16": matmul_peaks(torch.bfloat16)})
+                peaks_between.append({"fp32": matmul_peaks(torch.float32, device=args.device), "bf16": matmul_peaks(torch.bfloat16, device=args.device)})
             start = time.perf_counter()
-            ours += rlhfkit_runner.run(cfg, weights, tokenizer, prompts, rm_path, args.burn_in, args.steps,
-                                       args.precision, args.seed, fast_kernels=fast_kernels)
+            with PeakMemory(args.device) as memory:
+                ours += rlhfkit_runner.run(cfg, weights, tokenizer, prompts, rm_path, args.burn_in, args.steps,
+                                           args.precision, args.seed, fast_kernels=fast_kernels, device=args.device)
+            memories["rlhfkit"].append(memory.figures())
             run_order.append(("rlhfkit", time.perf_counter() - start))
             print(f"# round {r + 1}: rlhfkit steps {[round(s['step_s'], 3) for s in ours[-args.steps:]]}", flush=True)
             if args.compare_trl:
                 import trl_runner
 
                 start = time.perf_counter()
-                theirs += trl_runner.run(cfg, weights, tokenizer, prompts, Path(tmp) / "trl", args.burn_in,
-                                         args.steps, args.precision, args.seed)
+                with PeakMemory(args.device) as memory:
+                    theirs += trl_runner.run(cfg, weights, tokenizer, prompts, Path(tmp) / "trl", args.burn_in,
+                                             args.steps, args.precision, args.seed, device=args.device)
+                memories["trl"].append(memory.figures())
                 run_order.append(("trl", time.perf_counter() - start))
                 ratio = median([s["step_s"] for s in theirs[-args.steps:]]) / median([s["step_s"] for s in ours[-args.steps:]])
                 round_ratios.append(ratio)
@@ -150,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
             rlhfkit_runner.run(cfg, weights, tokenizer, prompts, rm_path, args.burn_in, args.steps, args.precision,
                                args.seed, profile=prof, fast_kernels=fast_kernels)
             print(f"# profile of {args.steps} rlhfkit steps (self CPU time):\n{prof.table}\n{prof.table_by_shape}", flush=True)
-    peaks_after = {"fp32": matmul_peaks(torch.float32), "bf16": matmul_peaks(torch.bfloat16)}
+    peaks_after = {"fp32": matmul_peaks(torch.float32, device=args.device), "bf16": matmul_peaks(torch.bfloat16, device=args.device)}
     probes = [peaks_before, *peaks_between, peaks_after]
     peaks = {k: max(v for probe in probes for v in probe[k].values()) for k in peaks_before}
     mm_fp32 = max(probe["fp32"]["torch.mm"] for probe in probes)
@@ -174,7 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": threads,
         "malloc_tuning": malloc_tuned,
         "ablated": ablated,
-        "device": device_name(),
+        "device": device_name(args.device),
+        "peak_memory": {framework: _peak_memory(runs) for framework, runs in memories.items() if runs},
         "versions": versions(),
         "commit": commit(),
         "burn_in": args.burn_in, "steps": args.steps, "rounds": args.rounds,
@@ -203,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     print(f"\nconfig {cfg.name}: B={cfg.batch} T={cfg.response} P={cfg.prompt} GPT-2 {cfg.n_layer}x{cfg.width} "
           f"heads={cfg.heads} V={cfg.vocab}, {cfg.ppo_epochs} epochs x {cfg.minibatches} minibatch, "
-          f"{args.precision}, {threads} threads, {device_name()}")
+          f"{args.precision}, {threads} threads, {device_name(args.device)}")
     print(f"matmul peak (2048^3, best of torch.mm/oneDNN, {len(probes)} probes): fp32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, "
           f"bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s; torch.mm fp32 alone "
           f"{mm_fp32 / 1e9:.1f}")

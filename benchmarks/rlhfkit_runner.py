@@ -69,12 +69,14 @@ def save_reward_model(weights: Weights, tokenizer, path: Path) -> Path:
 
 
 def build_module(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], rm_path: Path,
-                 total_steps: int, seed: int = 0, fast_kernels: dict[str, bool] | None = None) -> PPOModule:
+                 total_steps: int, seed: int = 0, fast_kernels: dict[str, bool] | None = None,
+                 device: str = "cpu") -> PPOModule:
     plugins = get_plugin_manager()
     value = ScalarHeadModel(copy.deepcopy(weights.value_backbone), role="value")  # its own backbone
     value.head.load_state_dict(weights.value_head.state_dict())
     reward_fn = plugins.build("reward", {"name": "reward_model", "path": str(rm_path),
-                                         "max_length": cfg.prompt + cfg.response + 1, "batch_size": cfg.batch}, "reward")
+                                         "max_length": cfg.prompt + cfg.response + 1, "batch_size": cfg.batch,
+                                         "device": device}, "reward")
     optim_spec = {"name": "adamw", "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0}  # TRL's AdamW defaults
 
     def make_optimizer(params, lr):
@@ -98,7 +100,7 @@ def build_module(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[st
         plugins.build("kl_controller", {"name": "fixed", "kl_coef": cfg.kl_coef}, "kl"),
         plugins.build("advantage", {"name": "gae", "gamma": cfg.gamma, "lam": cfg.lam}, "advantage"),
         make_optimizer, make_scheduler, prompts, stage, value_model=value, kl_estimator="k1", seed=seed,
-        run_dir=None, device_type="cpu",
+        run_dir=None, device_type=device,
     )
 
 
@@ -124,15 +126,16 @@ class Profile(pl.Callback):
 
 def run(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], rm_path: Path, burn_in: int, steps: int,
         precision: str, seed: int = 0, profile: Profile | None = None,
-        fast_kernels: dict[str, bool] | None = None) -> list[dict]:
+        fast_kernels: dict[str, bool] | None = None, device: str = "cpu") -> list[dict]:
     """``burn_in`` + ``steps`` PPO iterations of a fresh module; the records of the last ``steps``.
     ``fast_kernels``: switches of ``stage.fast_kernels`` to force (the others stay ``auto``)."""
-    module = build_module(cfg, weights, tokenizer, prompts, rm_path, burn_in + steps, seed, fast_kernels)
-    timer = PhaseTimer(lambda: None)
+    module = build_module(cfg, weights, tokenizer, prompts, rm_path, burn_in + steps, seed, fast_kernels, device)
+    timer = PhaseTimer(torch.cuda.synchronize if device == "cuda" else (lambda: None))
     module.timer = timer
     callback = StepTimer(timer)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, precision="bf16-mixed" if precision == "bf16" else "32-true",
+        accelerator="gpu" if device == "cuda" else "cpu", devices=1,
+        precision="bf16-mixed" if precision == "bf16" else "32-true",
         max_epochs=-1, max_steps=-1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[callback] + ([profile] if profile else []), deterministic=False,
     )

@@ -36,7 +36,7 @@ def _value_like(cfg: BenchConfig, tokenizer, backbone, head) -> torch.nn.Module:
 
 
 def run(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], out_dir: Path, burn_in: int, steps: int,
-        precision: str, seed: int = 0) -> list[dict]:
+        precision: str, seed: int = 0, device: str = "cpu") -> list[dict]:
     """``burn_in`` + ``steps`` PPO updates of a fresh trainer; the step times of the last ``steps``."""
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # we know it is experimental
     from datasets import Dataset
@@ -54,6 +54,8 @@ def run(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], out_d
             self.last, self.last_cpu = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args, state, control, **kwargs):
+            if device == "cuda":
+                torch.cuda.synchronize()
             now, cpu = time.perf_counter(), time.process_time()
             self.steps.append({"step_s": now - self.last, "cpu_s": cpu - self.last_cpu})
             self.last, self.last_cpu = now, cpu
@@ -70,7 +72,7 @@ def run(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], out_d
         cliprange_value=cfg.value_clip_range, gamma=cfg.gamma, lam=cfg.lam, learning_rate=cfg.lr,
         adam_beta1=0.9, adam_beta2=0.999, adam_epsilon=1e-8, weight_decay=0.0, lr_scheduler_type="linear",
         total_episodes=cfg.batch * (burn_in + steps), bf16=precision == "bf16", fp16=False,
-        gradient_checkpointing=False, use_cpu=True, seed=seed, disable_tqdm=True, logging_steps=10 ** 9,
+        gradient_checkpointing=False, use_cpu=device == "cpu", seed=seed, disable_tqdm=True, logging_steps=10 ** 9,
         dataloader_num_workers=0,
     )
     with warnings.catch_warnings():

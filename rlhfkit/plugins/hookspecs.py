@@ -88,3 +88,16 @@ def rlhfkit_data_filters() -> dict[str, Callable[..., Any]]:
     ``factory(**config) -> DataFilter`` with ``__call__(examples) -> (examples, report: dict)``;
     the report says how many examples were changed or dropped and why, so nothing is lost silently.
     """
+
+
+@hookspec
+def rlhfkit_samplers() -> dict[str, Callable[..., Any]]:
+    """Generation backends of the PPO rollout by name (the ``generation`` config group).
+
+    ``factory(**config) -> Sampler`` with ``sample(policy, prompt_ids (B, P), prompt_mask (B, P),
+    sampling: rlhfkit.models.generation.SamplingConfig, eos_id: int, generator, **hints) ->
+    (tokens (B, R), logprobs (B, R))`` (left-padded prompts; raw sampled tokens, each with its
+    log-probability under the distribution it was drawn from; ``hints`` are speed switches it may
+    ignore) and ``update_weights(policy)``, called after each PPO iteration's updates (a backend
+    with its own copy of the weights, e.g. vLLM, loads the new ones). :mod:`rlhfkit.models.samplers`.
+    """

@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "lr_scheduler": "rlhfkit_lr_schedulers",
     "advantage": "rlhfkit_advantage_estimators",
     "data_filter": "rlhfkit_data_filters",
+    "sampler": "rlhfkit_samplers",
 }
 
 

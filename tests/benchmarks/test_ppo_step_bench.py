@@ -46,6 +46,9 @@ def test_the_last_line_is_the_json_result_with_its_keys(result):
     assert positive(out["flops_per_step"]) and positive(out["frac_peak_step"])
     assert "torch" in out["versions"] and isinstance(out["commit"], str) and out["device"].startswith("cpu")
     assert "trl_tokens_per_s" not in out  # only with --compare-trl
+    memory = out["peak_memory"]["rlhfkit"]  # sampled RSS over the run; no CUDA figure on the CPU
+    assert positive(memory["rss_peak_mib"]) and 0 <= memory["rss_added_mib"] <= memory["rss_peak_mib"]
+    assert memory["cuda_max_allocated_mib"] is None and "trl" not in out["peak_memory"]
     assert "tokens/s" in stdout and "ppo_epochs" in stdout  # the human-readable table
 
 

@@ -123,3 +123,22 @@ def test_hook_rlhfkit_data_filters(manager, name):
         assert all("[EMAIL]" in e.prompt for e in kept) and len(kept) == 2
     else:  # the second example is a duplicate prefix / over the cap of 1: dropped and counted
         assert len(kept) == 1 and report["data/hygiene/dropped"] == 1
+
+
+@pytest.mark.parametrize("name", ["auto", "hf_generate", "rlhfkit"])
+def test_hook_rlhfkit_samplers(manager, name):
+    from rlhfkit.models import build_tiny
+    from rlhfkit.models.encoding import encode_prompts
+    from rlhfkit.models.generation import SamplingConfig
+    from rlhfkit.stages.ppo.rollout import check_sampled
+
+    bundle = build_tiny("nano", seed=0)
+    sampler = manager.build("sampler", {"name": name}, "generation")
+    ids, mask, _ = encode_prompts(bundle.tokenizer, ["hello there", "a b c d e"], 16)  # (2, P) left-padded
+    sampling = SamplingConfig(max_new_tokens=5)
+    out = sampler.sample(bundle.model.eval(), ids, mask, sampling, bundle.tokenizer.eos_token_id,
+                         torch.Generator().manual_seed(0), preallocated_kv_cache=None, lm_head_last_only=None)
+    tokens, logprobs = check_sampled(out, ids, sampling, sampler)
+    assert tokens.shape[0] == 2 and (tokens >= 0).all() and (tokens < len(bundle.tokenizer)).all()
+    assert (logprobs <= 0).all() and torch.isfinite(logprobs).all()
+    assert sampler.update_weights(bundle.model) is None  # the hook exists; built-ins sample the live policy

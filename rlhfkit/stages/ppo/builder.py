@@ -161,7 +161,7 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     run = StageRun.start(cfg, plugins, run_dir, [
         ("model", "model"), ("dataset", "data.prompts.train"), *([("dataset", "data.pretrain.train")] if ptx else []),
         ("reward", "reward"), ("kl_controller", "kl"), ("advantage", "advantage"),
-        ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"),
+        ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"), ("sampler", "generation"),
     ])
     # the cheap parts first, so that their options are refused before a model loads
     estimator = run.build("advantage", "advantage")
@@ -170,6 +170,7 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     check_minibatch(stage, group_size)
     kl_spec, kl_estimator = kl_parts(cfg)
     kl_controller = plugins.build("kl_controller", kl_spec, "kl")
+    sampler = run.build("sampler", "generation")
     chat_template_choice(cfg)  # data.chat_template refused before the model loads
     bundle = run.build("model", "model")
     counts: dict[str, float] = {}  # load and truncation counts: logged and in metrics.json
@@ -191,7 +192,7 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
         *run.optimizers(), prompts, stage, value_model=value_model, pretrain_texts=pretrain,
         kl_estimator=kl_estimator, group_size=group_size,
         seed=cfg.seed, run_dir=str(run.run_dir), device_type=trainer.strategy.root_device.type,
-        reward_name=str(reward_spec.get("name")),
+        reward_name=str(reward_spec.get("name")), sampler=sampler,
     )
     log_to_trainer(trainer, counts)
     write_preview(run.run_dir, prompt_preview(bundle.tokenizer, prompts, stage.max_prompt_length,

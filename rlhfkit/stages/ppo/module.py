@@ -46,6 +46,7 @@ from rlhfkit.models.lora import AdapterDisabledReference, is_lora, plain_body, p
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.stages.finite_guard import check_finite, last_good_checkpoint
 from rlhfkit.stages.ppo.config import PPOConfig, check_minibatch
+from rlhfkit.models.samplers import AutoSampler
 from rlhfkit.stages.ppo.progress_bar import show_resumed_total
 from rlhfkit.stages.ppo.rollout import Rollout, add_advantages, make_rollout, timed_phase
 from rlhfkit.stages.ppo.streams import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
@@ -112,6 +113,7 @@ class PPOModule(pl.LightningModule):
         run_dir: str | None = None,
         device_type: str | None = None,
         reward_name: str = "reward",
+        sampler: Any = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(dataclasses.asdict(config) | {"kl_estimator": kl_estimator, "group_size": group_size,
@@ -147,6 +149,7 @@ class PPOModule(pl.LightningModule):
         self.value_model = value_model
         self.tokenizer = tokenizer
         self.reward_fn, self.reward_name = reward_fn, reward_name
+        self.sampler = sampler if sampler is not None else AutoSampler()  # the generation backend (generation/)
         self.kl_controller = kl_controller
         self.advantage_estimator = advantage_estimator
         self.make_optimizer, self.make_scheduler = make_optimizer, make_scheduler
@@ -232,7 +235,7 @@ class PPOModule(pl.LightningModule):
                                    self.tokenizer, self.sampling, c.max_prompt_length, self.generator,
                                    c.missing_eos_penalty, c.missing_eos_mode, timer=self.timer,
                                    reward_name=self.reward_name, lm_head_last_only=self.kernels["lm_head_last_only"],
-                                   preallocated_kv_cache=self.kernels["preallocated_kv_cache"])
+                                   preallocated_kv_cache=self.kernels["preallocated_kv_cache"], sampler=self.sampler)
         except NonFiniteError as err:  # a reward plugin's NaN/inf: the same stop as a NaN loss
             raise NonFiniteError(f"stage ppo: step {self.iteration + 1}: {err}; the run stopped there, nothing "
                                  f"non-finite was written (last good checkpoint: {last_good_checkpoint(self.run_dir)})"
@@ -242,6 +245,7 @@ class PPOModule(pl.LightningModule):
                                      c.whiten_advantages, all_reduce_sum)
         with timed_phase(self.timer, "ppo_epochs"):
             update = self._ppo_epochs(rollout)
+        self.sampler.update_weights(self.policy)  # a backend with its own copy of the weights loads the new ones
         metrics = self._rollout_metrics(rollout, kl_coef) | update
         n_episodes = rollout.batch_size * self.trainer.world_size
         self.kl_controller.update(metrics["objective/kl"], n_episodes)  # item 16: global mean sequence KL, n episodes

@@ -3,7 +3,7 @@
 What happens to a batch of prompts (RLHF_DETAILS items 15, 19, 21-23, 34, 35, 38):
 
 1. Prompts are tokenized and LEFT-padded with a pad token distinct from EOS (item 35).
-2. :func:`rlhfkit.models.generation.sample_responses` draws up to ``max_new_tokens`` tokens from the policy with a KV cache,
+2. the sampler (:mod:`rlhfkit.models.samplers`; by default :func:`rlhfkit.models.generation.sample_responses`) draws up to ``max_new_tokens`` tokens from the policy with a KV cache,
    dividing the logits by the temperature and, by default, filtering nothing (top_k 0,
    top_p 1.0, no minimum length: item 34); position ids come from the attention mask (item 35).
 3. Each response ends at its first EOS (item 21): the mask covers the tokens up to and
@@ -33,7 +33,8 @@ from rlhfkit.algos import apply_missing_eos_penalty, entropy_from_logits, logpro
 from rlhfkit.algos.global_stats import AllReduce, global_whiten
 from rlhfkit.algos.sampling import truncate_at_eos
 from rlhfkit.models.encoding import encode_prompts
-from rlhfkit.models.generation import SamplingConfig, response_logits, response_values, sample_responses
+from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
+from rlhfkit.models.samplers import AutoSampler
 from rlhfkit.rewards.base import check_scores
 
 
@@ -134,6 +135,24 @@ RewardFn = Callable[[list[str], list[str]], torch.Tensor]
 
 
 @torch.no_grad()
+def check_sampled(out, prompt_ids: torch.Tensor, sampling: SamplingConfig, sampler) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sampler's ``(tokens (B, R), logprobs (B, R))`` checked against the contract (one line naming it)."""
+    name = type(sampler).__name__
+    if not (isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise TypeError(f"sampler {name}.sample must return (tokens, logprobs) tensors, got {type(out).__name__}")
+    tokens, logprobs = out
+    batch = prompt_ids.shape[0]
+    if tokens.ndim != 2 or tokens.shape[0] != batch or not 1 <= tokens.shape[1] <= sampling.max_new_tokens:
+        raise ValueError(f"sampler {name}.sample returned tokens of shape {tuple(tokens.shape)}; expected "
+                         f"({batch}, R) with 1 <= R <= max_new_tokens={sampling.max_new_tokens}")
+    if logprobs.shape != tokens.shape:
+        raise ValueError(f"sampler {name}.sample returned logprobs of shape {tuple(logprobs.shape)} for tokens of "
+                         f"shape {tuple(tokens.shape)}")
+    if tokens.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"sampler {name}.sample returned tokens of dtype {tokens.dtype}; expected integer ids")
+    return tokens.long(), logprobs
+
+
 def make_rollout(
     prompts: Sequence[str],
     policy: nn.Module,
@@ -150,6 +169,7 @@ def make_rollout(
     reward_name: str = "reward",
     lm_head_last_only: bool | None = None,
     preallocated_kv_cache: bool | None = None,
+    sampler=None,
 ) -> Rollout:
     """Sample one response per prompt and score it (steps 1-5 of the module docstring).
 
@@ -157,7 +177,7 @@ def make_rollout(
         prompts: B prompt strings (repeat a prompt G times in a row for group estimators).
         policy, ref_policy: causal LMs sharing ``tokenizer`` (item 38); the reference of a LoRA policy
             is the policy run with its adapter disabled (:class:`rlhfkit.models.lora.AdapterDisabledReference`).
-            The policy samples with :func:`sample_responses` (its fast decoder, or transformers'
+            The policy samples with ``sampler`` (by default its fast decoder, or transformers'
             ``generate`` for a model it does not support).
         value_model: a ``ScalarHeadModel`` critic, or None (critic-free).
         reward_fn: ``(prompts, responses) -> (B,)`` scores; ``reward_name`` names it in errors
@@ -172,6 +192,8 @@ def make_rollout(
             ``value_forward``, ``reward``); None costs nothing.
         lm_head_last_only, preallocated_kv_cache: speed-up switches of the sampler and the scoring
             passes (:mod:`rlhfkit.models.fast_kernels`); None decides by the policy.
+        sampler: the generation backend (:mod:`rlhfkit.models.samplers`, the ``generation`` group);
+            None = ``auto``. Its output is checked against the contract.
 
     Returns:
         A :class:`Rollout` without advantages (see :func:`add_advantages`).
@@ -186,8 +208,11 @@ def make_rollout(
     prompt_ids, prompt_mask, _ = encode_prompts(tokenizer, prompts, max_prompt_length)  # (B, P) left-padded
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
     with timed_phase(timer, "generate"):
-        raw = sample_responses(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id, generator,
-                               preallocated_kv_cache, lm_head_last_only)  # (B, R)
+        sampler = sampler if sampler is not None else AutoSampler()
+        raw, _ = check_sampled(sampler.sample(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id,
+                                              generator, preallocated_kv_cache=preallocated_kv_cache,
+                                              lm_head_last_only=lm_head_last_only),
+                               prompt_ids, sampling, sampler)  # (B, R), (B, R)
         response_ids, response_mask, has_eos = truncate_at_eos(raw, tokenizer.eos_token_id, tokenizer.pad_token_id)  # item 21
 
     input_ids = torch.cat([prompt_ids, response_ids], dim=1)  # (B, P + R)
