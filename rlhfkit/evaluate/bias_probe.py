@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from rlhfkit.models.encoding import encode_prompts
+from rlhfkit.models.scalar_head import positions_from_mask
 from rlhfkit.world.bias import OCCUPATIONS, bias_score, probe_prompts
 from rlhfkit.world.vocab import PRONOUNS
 
@@ -28,8 +29,8 @@ def pronoun_probabilities(model, tokenizer) -> dict[str, dict[str, float]]:
     model.eval()
     device = next(model.parameters()).device
     ids, mask, _ = encode_prompts(tokenizer, probe_prompts(), max_length=16)  # left-padded: last column is next
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device)).logits
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                   position_ids=positions_from_mask(mask).to(device)).logits  # item 35
     probs = torch.softmax(logits[:, -1].float(), dim=-1).cpu()  # (n_occupations, V)
     model.train(was_training)
     wanted = pronoun_ids(tokenizer)

@@ -20,7 +20,8 @@ import copy
 import logging
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -108,17 +109,23 @@ def apply_lora(model: nn.Module, options: LoraOptions) -> nn.Module:
     model computes exactly what ``model`` did); the base weights are frozen."""
     from peft import get_peft_model
 
-    targets = options.target_modules
-    config = _peft_config(options, "CAUSAL_LM")
+    with _injecting():
+        wrapped = get_peft_model(model, _peft_config(options, "CAUSAL_LM"))
+    log_parameter_counts(wrapped, f"LoRA r={options.r} alpha={options.alpha:g} targets={options.target_modules}")
+    return wrapped
+
+
+@contextmanager
+def _injecting() -> Iterator[None]:
+    """Around peft's adapter injection: its known warnings quiet, its ValueError for target modules
+    the model does not have as one line naming the key."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*fan_in_fan_out.*")  # GPT-2's Conv1D: peft sets it itself
         warnings.filterwarnings("ignore", category=FutureWarning)  # peft reading deprecated transformers flags
         try:
-            wrapped = get_peft_model(model, config)
+            yield
         except ValueError as err:  # target modules not found in the model ...
             raise ConfigError(f"config key '{KEY}.target_modules': {str(err).strip().splitlines()[0]}") from None
-    log_parameter_counts(wrapped, f"LoRA r={options.r} alpha={options.alpha:g} targets={targets}")
-    return wrapped
 
 
 def _peft_config(options: LoraOptions, task_type: str | None):
@@ -135,13 +142,8 @@ def apply_lora_to_body(body: nn.Module, options: LoraOptions, what: str = "body"
     module, so a :class:`~rlhfkit.models.scalar_head.ScalarHeadModel` calls it as before."""
     from peft import inject_adapter_in_model
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*fan_in_fan_out.*")
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        try:
-            inject_adapter_in_model(_peft_config(options, None), body)
-        except ValueError as err:
-            raise ConfigError(f"config key '{KEY}.target_modules': {str(err).strip().splitlines()[0]}") from None
+    with _injecting():
+        inject_adapter_in_model(_peft_config(options, None), body)
     for name, p in body.named_parameters():
         p.requires_grad_(".lora_" in name)
     log_parameter_counts(body, f"LoRA r={options.r} alpha={options.alpha:g} on the {what}")

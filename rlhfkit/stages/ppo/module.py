@@ -43,10 +43,10 @@ from rlhfkit.models.fast_kernels import apply_fast_kernels
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
 from rlhfkit.models.hf import checkpointing_enabled, checkpointing_in_eval
 from rlhfkit.models.lora import AdapterDisabledReference, is_lora, plain_body, policy_body_copy
+from rlhfkit.models.samplers import AutoSampler
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.stages.finite_guard import check_finite, last_good_checkpoint
 from rlhfkit.stages.ppo.config import PPOConfig, check_minibatch
-from rlhfkit.models.samplers import AutoSampler
 from rlhfkit.stages.ppo.progress_bar import show_resumed_total
 from rlhfkit.stages.ppo.rollout import Rollout, add_advantages, make_rollout, timed_phase
 from rlhfkit.stages.ppo.streams import BatchStream, all_reduce_sum, encode_texts, gather_from_ranks, rng_states, set_rng_states
@@ -150,6 +150,7 @@ class PPOModule(pl.LightningModule):
         self.tokenizer = tokenizer
         self.reward_fn, self.reward_name = reward_fn, reward_name
         self.sampler = sampler if sampler is not None else AutoSampler()  # the generation backend (generation/)
+        self.one_optimizer = False  # set by configure_optimizers (stage.optimizer_mode)
         self.kl_controller = kl_controller
         self.advantage_estimator = advantage_estimator
         self.make_optimizer, self.make_scheduler = make_optimizer, make_scheduler
@@ -251,7 +252,7 @@ class PPOModule(pl.LightningModule):
         self.kl_controller.update(metrics["objective/kl"], n_episodes)  # item 16: global mean sequence KL, n episodes
         # the LRs this iteration used, then one scheduler step per PPO iteration (item 14: warm-up in iterations)
         opts = self._optimizers()  # one optimizer: its groups are policy, value; else each optimizer's first
-        groups = opts[0].param_groups if getattr(self, "one_optimizer", False) else [o.param_groups[0] for o in opts]
+        groups = opts[0].param_groups if self.one_optimizer else [o.param_groups[0] for o in opts]
         metrics |= {f"ppo/lr/{name}": group["lr"] for name, group in zip(("policy", "value"), groups)}
         for scheduler in self._schedulers():
             scheduler.step()
@@ -351,7 +352,7 @@ class PPOModule(pl.LightningModule):
     def _clip(self, optimizer, max_norm: float) -> None:
         """Gradient clipping per optimizer (Lightning's, mixed precision's unscaling included) or, with
         one optimizer for policy and critic, per parameter group: each by its own norm, as with two."""
-        if not getattr(self, "one_optimizer", False):
+        if not self.one_optimizer:
             self.clip_gradients(optimizer, gradient_clip_val=max_norm, gradient_clip_algorithm="norm")
             return
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
