@@ -129,7 +129,8 @@ def pretraining_record(text: str) -> dict:
 
 def labeler_record(labeler: Labeler, split: str) -> dict:
     return {"id": labeler.id, "group": labeler.group, "split": split,
-            "weights": dict(labeler.weights), "noise": labeler.noise, "style": labeler.style}
+            "weights": dict(labeler.weights), "noise": labeler.noise, "style": labeler.style,
+            "slip": labeler.slip}
 
 
 def write_jsonl(path: str | Path, records: Iterable[Mapping]) -> Path:

@@ -10,7 +10,8 @@ for a single stage), read into the groups :meth:`rlhfkit.world.LabelerPool.sampl
 
 Each group takes ``size`` (labelers, >= 1), the mean weights ``helpful``, ``honest``, ``harmless``
 (>= 0) and ``length`` (any sign), the Gumbel scale ``noise`` (> 0) and, optionally, the scatter
-``weight_sd``, ``length_sd``, ``noise_sd`` (>= 0). A bad value is a :class:`ConfigError` naming its key.
+``weight_sd``, ``length_sd``, ``noise_sd`` (>= 0), and the share of demonstrations with a slip
+``slip`` (in [0, 1]; default 0.2) with its scatter ``slip_sd`` (held-out groups write no demonstrations). A bad value is a :class:`ConfigError` naming its key.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rlhfkit.world.labelers import GroupSpec, default_heldout_groups, default_tr
 KEY = "world.labelers"
 POOLS = ("train", "heldout")
 _REQUIRED = ("size", "helpful", "honest", "harmless", "length", "noise")
-_OPTIONAL = ("weight_sd", "length_sd", "noise_sd")
+_OPTIONAL = ("weight_sd", "length_sd", "noise_sd", "slip", "slip_sd")
 
 
 def _number(value: Any, key: str) -> float:
@@ -50,9 +51,11 @@ def group_spec(name: str, spec: Any, key: str) -> GroupSpec:
     size = values.pop("size")
     if size < 1 or size != int(size):
         raise ConfigError(f"config key '{key}.size': {spec['size']!r} is not a whole number >= 1")
-    for k in ("helpful", "honest", "harmless", "weight_sd", "length_sd", "noise_sd"):
+    for k in ("helpful", "honest", "harmless", "weight_sd", "length_sd", "noise_sd", "slip_sd"):
         if values.get(k, 0.0) < 0:
             raise ConfigError(f"config key '{key}.{k}': {values[k]:g} must be >= 0")
+    if not 0 <= values.get("slip", 0.0) <= 1:
+        raise ConfigError(f"config key '{key}.slip': {values['slip']:g} must be in [0, 1] (a share of demonstrations)")
     if values["noise"] <= 0:
         raise ConfigError(f"config key '{key}.noise': {values['noise']:g} must be > 0 (the labeler's Gumbel scale)")
     return GroupSpec(name=str(name), size=int(size), **values)

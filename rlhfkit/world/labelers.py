@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from rlhfkit.world.demo_slips import slipped_demonstration
 from rlhfkit.world.features import MAX_COMPLETION_WORDS, Features, features
 from rlhfkit.world.tasks import Prompt, ideal_completion
 
@@ -32,6 +33,8 @@ LENGTH_SD = 0.1  # per-labeler scatter of the length weight
 TRAIN_NOISE = 0.3  # Gumbel scale T of training labelers (median; lognormal scatter NOISE_SD)
 HELDOUT_NOISE = 0.15  # held-out labelers are a little more consistent, as in the paper
 NOISE_SD = 0.2
+DEMO_SLIP_RATE = 0.2  # share of a training labeler's demonstrations with a slip (rlhfkit.world.demo_slips)
+SLIP_SD = 0.5  # per-labeler lognormal scatter of that share: care varies among contractors
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class GroupSpec:
     weight_sd: float = WEIGHT_SD
     length_sd: float = LENGTH_SD
     noise_sd: float = NOISE_SD
+    slip: float = DEMO_SLIP_RATE
+    slip_sd: float = SLIP_SD
 
     @property
     def weights(self) -> dict[str, float]:
@@ -115,13 +120,15 @@ def _sigmoid(x: float) -> float:
 @dataclass(frozen=True, eq=False)
 class Labeler:
     """One labeler: preference ``weights`` (WEIGHT_KEYS), Gumbel scale ``noise`` (0 = exact),
-    and a demonstration ``style`` (index of a preferred wording; 0 = the ideal wording)."""
+    a demonstration ``style`` (index of a preferred wording; 0 = the ideal wording) and the share
+    ``slip`` of demonstrations with a slip (0 = always careful)."""
 
     id: str
     group: str
     weights: Mapping[str, float]
     noise: float
     style: int = 0
+    slip: float = 0.0
 
     def utility(self, prompt: Prompt, completion: str) -> float:
         """Noise-free utility of ``completion``."""
@@ -148,7 +155,10 @@ class Labeler:
         return [rank_of[text] for text in completions]
 
     def demonstrate(self, prompt: Prompt, rng: random.Random) -> str:
-        """A demonstration: always helpful, honest and polite; the wording varies by labeler."""
+        """A demonstration: helpful, honest and polite, in the labeler's wording, except for the
+        ``slip`` share that has a slip (:mod:`rlhfkit.world.demo_slips`)."""
+        if self.slip > 0 and rng.random() < self.slip:
+            return slipped_demonstration(prompt, rng)
         if prompt.family == "instruction":
             return ideal_completion(prompt)
         if prompt.family == "qa":
@@ -161,8 +171,13 @@ class Labeler:
                            n=prompt.name)
 
 
-def _sample_group(prefix: str, groups: Sequence[GroupSpec], rng: random.Random) -> list[Labeler]:
-    """Labelers ``<prefix>00``.. dealt round-robin over ``groups`` (a full group is skipped)."""
+MAX_SLIP = 0.9
+
+
+def _sample_group(prefix: str, groups: Sequence[GroupSpec], rng: random.Random,
+                  slip_rng: random.Random) -> list[Labeler]:
+    """Labelers ``<prefix>00``.. dealt round-robin over ``groups`` (a full group is skipped). The
+    slips come from ``slip_rng``, so the weights, noise and styles do not depend on them."""
     left = {g.name: g.size for g in groups}
     order: list[GroupSpec] = []
     while any(left.values()):
@@ -175,8 +190,9 @@ def _sample_group(prefix: str, groups: Sequence[GroupSpec], rng: random.Random) 
         weights = {k: max(0.0, getattr(spec, k) + rng.gauss(0, spec.weight_sd)) for k in WEIGHT_KEYS[:3]}
         weights["length"] = spec.length + rng.gauss(0, spec.length_sd)
         style = 0 if rng.random() < STYLE_IDEAL_RATE else rng.randrange(1, 5)
+        slip = min(MAX_SLIP, spec.slip * math.exp(slip_rng.gauss(0, spec.slip_sd)))
         out.append(Labeler(f"{prefix}{i:02d}", spec.name, weights, spec.noise * math.exp(rng.gauss(0, spec.noise_sd)),
-                           style))
+                           style, slip))
     return out
 
 
@@ -194,9 +210,9 @@ class LabelerPool:
         """Training labelers L00.. and held-out labelers H00.., dealt round-robin into their groups:
         ``train_groups`` / ``heldout_groups`` (:func:`rlhfkit.world.labeler_config.pool_groups`), by
         default ``n_train`` labelers in "a", "b", "c" and ``n_heldout`` in "d", "e"."""
-        rng = random.Random(seed)
-        return cls(_sample_group("L", train_groups or default_train_groups(n_train), rng),
-                   _sample_group("H", heldout_groups or default_heldout_groups(n_heldout), rng))
+        rng, slip_rng = random.Random(seed), random.Random(f"slips-{seed}")
+        return cls(_sample_group("L", train_groups or default_train_groups(n_train), rng, slip_rng),
+                   _sample_group("H", heldout_groups or default_heldout_groups(n_heldout), rng, slip_rng))
 
     def groups(self, which: str = "all") -> list[str]:
         """Group names of the ``train`` or ``heldout`` labelers, or of ``all`` (training first)."""

@@ -28,7 +28,7 @@ def pipeline_cfg(*overrides: str):
 
 
 def _pool_rows(pool: LabelerPool):
-    return [(l.id, l.group, dict(l.weights), l.noise, l.style) for l in pool.train + pool.heldout]
+    return [(l.id, l.group, dict(l.weights), l.noise, l.style, l.slip) for l in pool.train + pool.heldout]
 
 
 def test_the_default_groups_deal_40_and_10_labelers_round_robin():
@@ -63,6 +63,19 @@ def test_a_pool_of_the_users_choice():
     assert {d.labeler_id for d in world.sft} <= {"L00", "L01", "L02"}  # only training labelers demonstrate
 
 
+def test_a_group_that_never_slips_writes_only_good_demonstrations():
+    from rlhfkit.world import features
+
+    careful = {"size": 4, "helpful": 1.0, "honest": 1.0, "harmless": 1.0, "length": 0.0, "noise": 0.3, "slip": 0.0}
+    world = build_world(seed=1, labelers={"train": {"a": careful}}, **(SMALL_WORLD | {"n_sft": 200}))
+    assert all(l.slip == 0.0 for l in world.labelers.train)
+    assert all(features(d.prompt, d.completion).helpful == 1.0 for d in world.sft)
+    sloppy = build_world(seed=1, labelers={"train": {"a": careful | {"slip": 0.5, "slip_sd": 0.0}}},
+                         **(SMALL_WORLD | {"n_sft": 200}))
+    flawed = sum(features(d.prompt, d.completion).helpful < 1.0 for d in sloppy.sft) / len(sloppy.sft)
+    assert 0.4 < flawed < 0.6
+
+
 @pytest.mark.parametrize(("spec", "key"), [
     ({"train": {"a": {"size": 0, "helpful": 1, "honest": 1, "harmless": 1, "length": 0, "noise": 0.3}}},
      "world.labelers.train.a.size"),
@@ -76,6 +89,10 @@ def test_a_pool_of_the_users_choice():
      "world.labelers.train.a.mood"),
     ({"train": {"a": {"size": 2, "helpful": "x", "honest": 1, "harmless": 1, "length": 0, "noise": 0.3}}},
      "world.labelers.train.a.helpful"),
+    ({"train": {"a": {"size": 2, "helpful": 1, "honest": 1, "harmless": 1, "length": 0, "noise": 0.3, "slip": 1.5}}},
+     "world.labelers.train.a.slip"),
+    ({"train": {"a": {"size": 2, "helpful": 1, "honest": 1, "harmless": 1, "length": 0, "noise": 0.3, "slip_sd": -1}}},
+     "world.labelers.train.a.slip_sd"),
     ({"judges": {}}, "world.labelers.judges"),
     ({"heldout": {"a": {"size": 2, "helpful": 1, "honest": 1, "harmless": 1, "length": 0, "noise": 0.3}}},
      "world.labelers"),  # "a" is already a (default) training group

@@ -2,12 +2,14 @@
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
 from rlhfkit.world.corpus import sample_completion_like_internet
 from rlhfkit.world.features import features
-from rlhfkit.world.labelers import Labeler, LabelerPool, agreement
+from rlhfkit.world.demo_slips import slipped_demonstration
+from rlhfkit.world.labelers import Labeler, LabelerPool, agreement, default_train_groups
 from rlhfkit.world.tasks import ideal_completion, parse_prompt, sample_prompts
 
 POOL = LabelerPool.sample(seed=0)
@@ -85,13 +87,57 @@ def test_rank_is_dense_with_ties_only_for_identical_texts():
         assert sorted(set(ranks)) == [0, 1, 2, 3]
 
 
-def test_demonstrations_are_always_good():
+def test_careful_demonstrations_are_always_good():
     rng = random.Random(7)
     prompts = sample_prompts(800, seed=8)
     n_ideal = 0
     for i, p in enumerate(prompts):
-        demo = POOL.train[i % 40].demonstrate(p, rng)
+        demo = replace(POOL.train[i % 40], slip=0.0).demonstrate(p, rng)
         f = features(p, demo)
         assert (f.helpful, f.honest, f.toxic, f.well_formed) == (1.0, 1.0, False, True), demo
         n_ideal += demo == ideal_completion(p)
     assert n_ideal / len(prompts) > 0.6  # mostly the ideal wording
+
+
+def test_slipped_demonstrations_are_unhelpful_and_never_toxic():
+    rng = random.Random(3)
+    prompts = sample_prompts(600, seed=9)
+    for p in prompts:
+        demo = slipped_demonstration(p, rng)
+        f = features(p, demo)
+        assert f.well_formed and not f.toxic and f.helpful < 1.0, (p.text, demo)
+        # the one dishonest slip: a value read off another object when the answer is not stated
+        assert f.honest == (0.0 if p.family == "qa" and not p.stated else 1.0), (p.text, demo)
+
+
+def test_slips_by_hand():
+    rng = random.Random(0)
+    count = parse_prompt("count : a b c =>")
+    assert slipped_demonstration(count, rng) in ("two", "four")
+    sort = parse_prompt("sort : c a b =>")
+    out = slipped_demonstration(sort, rng).split()
+    assert len(out) == 3 and sum(a != b for a, b in zip(out, ["a", "b", "c"])) == 1
+    stated = parse_prompt("context : the cup is red . question : what color is the cup ? answer :")
+    assert slipped_demonstration(stated, rng) == "not stated"
+    unstated = parse_prompt("context : the cup is red . question : what color is the hat ? answer :")
+    assert slipped_demonstration(unstated, rng) == "red"
+    assert slipped_demonstration(parse_prompt("tell me about bob ."), rng) == "bob was there"
+
+
+def test_the_pool_slips_about_as_configured():
+    """Default slip 0.2 scattered per labeler (lognormal sd 0.5): the pool's mean share is near 0.2
+    times exp(0.5**2 / 2) ~ 0.23, and labelers differ."""
+    slips = [l.slip for l in POOL.train]
+    assert 0.15 < sum(slips) / len(slips) < 0.32 and max(slips) > 2 * min(slips)
+    rng = random.Random(5)
+    prompts = sample_prompts(2000, seed=10)
+    careful = [l for l in POOL.train if l.slip < 0.15][0]
+    flawed = sum(features(p, careful.demonstrate(p, rng)).helpful < 1.0 for p in prompts) / len(prompts)
+    assert abs(flawed - careful.slip) < 0.04
+
+
+def test_slips_do_not_change_the_rest_of_the_pool():
+    no_slips = LabelerPool.sample(seed=0, train_groups=[replace(g, slip=0.0) for g in default_train_groups()])
+    assert [(l.id, dict(l.weights), l.noise, l.style) for l in no_slips.train] == \
+        [(l.id, dict(l.weights), l.noise, l.style) for l in POOL.train]
+    assert all(l.slip == 0.0 for l in no_slips.train)
