@@ -14,13 +14,16 @@ from rlhfkit.stages.lifecycle import StageRun, fit_on_examples, log_to_trainer, 
 from rlhfkit.stages.sft.batching import SFTCollator, truncation_counts
 from rlhfkit.stages.sft.config import SFTConfig
 from rlhfkit.stages.sft.module import SFTModule
+from rlhfkit.stages.sft.pretrain_mix import check_source, pretrain_mix
 from rlhfkit.stages.typed_config import from_node
 
 
 def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, Any]:
+    check_source(cfg, cfg.stage.get("pretrain_mix") or 0)
     run = StageRun.start(cfg, plugins, run_dir, [
         ("model", "model"), ("dataset", "data.sft.train"), ("dataset", "data.sft.valid"),
         ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"), *filter_keys(cfg, "sft"),
+        *([("dataset", "data.pretrain.train")] if (cfg.stage.get("pretrain_mix") or 0) > 0 else []),
     ])
     stage = from_node(SFTConfig, cfg.stage)
     chat_template_choice(cfg)  # data.chat_template refused before the model loads
@@ -29,6 +32,7 @@ def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     train, valid = train_valid(cfg, plugins, "sft", "sft", stage.valid_fraction,  # rendered in the model's chat format
                                prepare=filter_hook(cfg, plugins, "sft", hygiene), counts=hygiene,
                                tokenizer=bundle.tokenizer)
+    train = train + pretrain_mix(cfg, plugins, stage.pretrain_mix, len(train), cfg.seed, hygiene)  # item 3
     hygiene |= truncation_counts(bundle.tokenizer, {"train": train, "valid": valid}, stage.max_length, "sft")
     collate = SFTCollator(bundle.tokenizer, stage.max_length)
     module = SFTModule(bundle.model, bundle.tokenizer, stage, *run.optimizers(),

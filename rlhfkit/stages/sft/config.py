@@ -34,12 +34,14 @@ class SFTConfig:
     sample_every_n_epochs: int = 1  # log a table of greedy samples on validation prompts
     n_samples: int = 4            # rows of that table
     max_new_tokens: int = 32      # tokens per sample
+    pretrain_mix: float = 0.0     # share of the training examples that are pretraining texts (data.pretrain.train),
+                                  # trained on whole; IG mixes 10% into the SFT model that starts RL (item 3); 0 = off
 
     RULES: ClassVar = {
         "lr": LEARNING_RATE, "max_length": at_least(2), "batch_size": COUNT, "max_epochs": EPOCHS,
         "max_steps": MAX_STEPS, "limit_train_batches": BATCH_LIMIT, "valid_fraction": FRACTION,
         "num_workers": NONNEGATIVE_COUNT, "sample_every_n_epochs": NONNEGATIVE_COUNT, "n_samples": NONNEGATIVE_COUNT,
-        "max_new_tokens": COUNT,
+        "max_new_tokens": COUNT, "pretrain_mix": FRACTION,
     }
 
     cross_checks = bounded_schedule
