@@ -1,8 +1,8 @@
 """What both sides of the PPO-step benchmark share: the named configs, the tokenizer, the prompts and
-the models (built locally from GPT-2 configs, no download), so rlhfkit and TRL start from the same
-weights and do the same work.
+the models (built locally from GPT-2 or Llama configs, no download), so rlhfkit and TRL start from
+the same weights and do the same work.
 
-No EOS: responses are exactly T tokens. The policy (and its reference copy) is a GPT-2 whose output
+No EOS: responses are exactly T tokens. The policy (and its reference copy) is a causal LM whose output
 layer adds a fixed bias of -1e4 to the logits of the tokenizer's special tokens (<pad>, <eos>, <unk>),
 so they are never sampled (their probability is exp(-1e4) = 0 in fp32 and bf16). This is part of the
 model, so sampling, scoring and the PPO updates all see the same distribution; the samplers of both
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model
+from transformers import AutoModel, AutoModelForCausalLM, GPT2Config, LlamaConfig, PretrainedConfig
 
 from rlhfkit.models.tokenizers import word_tokenizer
 
@@ -32,7 +32,9 @@ class BenchConfig:
     batch: B rollouts per step (TRL per_device_train_batch_size; rlhfkit rollout_batch_size).
     response: T response tokens, exactly (TRL response_length; rlhfkit max_new_tokens).
     prompt: prompt tokens (every prompt has exactly this many).
-    n_layer, width, heads, vocab: the GPT-2 of the policy, reference, value and reward models.
+    n_layer, width, heads, vocab: the transformer of the policy, reference, value and reward models.
+    arch: "gpt2" (LayerNorm, GELU MLP of 4d, learned positions) or "llama" (RMSNorm, SwiGLU MLP of
+    ``intermediate``, RoPE, ``kv_heads`` key/value heads: grouped-query attention).
     """
 
     name: str
@@ -43,6 +45,9 @@ class BenchConfig:
     width: int
     heads: int
     vocab: int = 512
+    arch: str = "gpt2"
+    kv_heads: int | None = None     # llama: key/value heads (GQA); None = heads
+    intermediate: int | None = None  # llama: SwiGLU width; None = 4 * width
     ppo_epochs: int = 4
     minibatches: int = 1
     temperature: float = 0.7
@@ -60,8 +65,14 @@ class BenchConfig:
 
 CONFIGS: dict[str, BenchConfig] = {
     "tiny": BenchConfig("tiny", batch=4, response=4, prompt=4, n_layer=1, width=32, heads=4),
+    "tiny_llama": BenchConfig("tiny_llama", batch=4, response=4, prompt=4, n_layer=1, width=32, heads=4,
+                              arch="llama", kv_heads=2, intermediate=88),
     "small": BenchConfig("small", batch=16, response=32, prompt=16, n_layer=2, width=128, heads=4),
     "medium": BenchConfig("medium", batch=64, response=64, prompt=32, n_layer=4, width=256, heads=4),
+    # `medium`'s B/T/P and body FLOPs on the architecture most users train: RMSNorm, SwiGLU (3 d I with
+    # I = 688 ~ 8d/3: the MLP of GPT-2's 8 d^2), RoPE, GQA with 2 key/value heads for 4 query heads
+    "llama_medium": BenchConfig("llama_medium", batch=64, response=64, prompt=32, n_layer=4, width=256, heads=4,
+                                arch="llama", kv_heads=2, intermediate=688),
     # GPU sizes (benchmarks/gpu_check.sh): GPT-2 125M-like and 350M-like bodies, B 64, response 128;
     # a 32k vocabulary as real models have
     "gpu_125m": BenchConfig("gpu_125m", batch=64, response=128, prompt=64, n_layer=12, width=768, heads=12,
@@ -137,19 +148,28 @@ def make_prompts(cfg: BenchConfig, n: int, seed: int = 0) -> list[str]:
     return [" ".join(f"w{rng.randrange(cfg.vocab - 3)}" for _ in range(cfg.prompt)) for _ in range(n)]
 
 
-def gpt2_config(cfg: BenchConfig, tokenizer, num_labels: int = 1) -> GPT2Config:
-    return GPT2Config(
-        vocab_size=cfg.vocab, n_positions=max(128, cfg.prompt + cfg.response + 1), n_embd=cfg.width,
-        n_layer=cfg.n_layer, n_head=cfg.heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,  # dropout off
-        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, num_labels=num_labels,
-    )
+def model_config(cfg: BenchConfig, tokenizer, num_labels: int = 1) -> PretrainedConfig:
+    """The HF config of every model of the benchmark: dropout off, the embedding tied to the LM head."""
+    positions = max(128, cfg.prompt + cfg.response + 1)
+    specials = dict(bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                    pad_token_id=tokenizer.pad_token_id, num_labels=num_labels)
+    if cfg.arch == "gpt2":
+        return GPT2Config(
+            vocab_size=cfg.vocab, n_positions=positions, n_embd=cfg.width, n_layer=cfg.n_layer, n_head=cfg.heads,
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **specials)
+    if cfg.arch == "llama":
+        return LlamaConfig(
+            vocab_size=cfg.vocab, max_position_embeddings=positions, hidden_size=cfg.width,
+            num_hidden_layers=cfg.n_layer, num_attention_heads=cfg.heads,
+            num_key_value_heads=cfg.kv_heads or cfg.heads, intermediate_size=cfg.intermediate or 4 * cfg.width,
+            attention_dropout=0.0, tie_word_embeddings=True, **specials)
+    raise ValueError(f"BenchConfig.arch: expected gpt2 or llama, got {cfg.arch!r}")
 
 
 def no_specials_head(embedding: nn.Parameter, suppressed: list[int]) -> nn.Linear:
-    """GPT-2's LM head (a bias-free ``nn.Linear`` tied to the token embedding) given a frozen output
+    """The LM head (a bias-free ``nn.Linear`` tied to the token embedding) given a frozen output
     bias: -1e4 on the special tokens, 0 elsewhere (``F.linear`` adds it in the same kernel). A plain
-    ``nn.Linear``, so each framework treats it exactly as it treats GPT-2's own head."""
+    ``nn.Linear``, so each framework treats it exactly as it treats the model's own head."""
     head = nn.Linear(embedding.shape[1], embedding.shape[0], bias=True)
     head.weight = embedding  # tied, as in GPT-2
     bias = torch.zeros(embedding.shape[0])
@@ -162,19 +182,19 @@ def no_specials_head(embedding: nn.Parameter, suppressed: list[int]) -> nn.Linea
 class Weights:
     """The initial weights every framework copies: a policy and two separate backbones + heads."""
 
-    policy: GPT2LMHeadModel
-    value_backbone: GPT2Model
+    policy: nn.Module           # AutoModelForCausalLM
+    value_backbone: nn.Module   # AutoModel (the body without a head)
     value_head: nn.Linear
-    reward_backbone: GPT2Model
+    reward_backbone: nn.Module
     reward_head: nn.Linear
 
 
 def make_weights(cfg: BenchConfig, tokenizer, seed: int = 0) -> Weights:
-    config = gpt2_config(cfg, tokenizer)
+    config = model_config(cfg, tokenizer)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        policy = GPT2LMHeadModel(config)
-        value_backbone, reward_backbone = GPT2Model(config), GPT2Model(config)  # each its own backbone
+        policy = AutoModelForCausalLM.from_config(config)
+        value_backbone, reward_backbone = AutoModel.from_config(config), AutoModel.from_config(config)  # each its own
         value_head, reward_head = nn.Linear(cfg.width, 1), nn.Linear(cfg.width, 1)
         nn.init.normal_(value_head.weight, std=0.02)
         nn.init.normal_(reward_head.weight, std=1 / (cfg.width + 1) ** 0.5)
@@ -183,10 +203,10 @@ def make_weights(cfg: BenchConfig, tokenizer, seed: int = 0) -> Weights:
     return Weights(policy, value_backbone, value_head, reward_backbone, reward_head)
 
 
-def policy_copy(weights: Weights, tokenizer) -> GPT2LMHeadModel:
+def policy_copy(weights: Weights, tokenizer) -> nn.Module:
     """A fresh copy of the initial policy with the no-specials head, in eval mode (dropout is 0 anyway)."""
     model = copy.deepcopy(weights.policy)
-    model.lm_head = no_specials_head(model.transformer.wte.weight, special_ids(tokenizer))
+    model.lm_head = no_specials_head(model.get_input_embeddings().weight, special_ids(tokenizer))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.eval()
 

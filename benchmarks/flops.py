@@ -1,8 +1,9 @@
-"""Matmul FLOPs of each phase of one PPO step on GPT-2 models (multiply-add = 2 FLOPs).
+"""Matmul FLOPs of each phase of one PPO step (multiply-add = 2 FLOPs).
 
-Only matrix multiplications count (layer norms, GELU, softmax, the optimizer are not FLOPs here):
+Only matrix multiplications count (norms, GELU/SiLU, RoPE, softmax, the optimizer are not FLOPs here):
 
-* a GPT-2 layer has 12 d^2 weights in matmuls (qkv 3d^2, attention out d^2, MLP 4d^2 + 4d^2);
+* a GPT-2 layer has 12 d^2 weights in matmuls (qkv 3d^2, attention out d^2, MLP 4d^2 + 4d^2); a
+  Llama layer 2 d^2 (q, o) + 2 d^2 kv/h (k, v with kv of h heads) + 3 d I (SwiGLU gate, up, down);
   the LM head V*d (tied to the embedding, still a matmul); a scalar head d; the embeddings none.
   Weight matmuls cost 2 * weights FLOPs per token.
 * attention: Q.K^T and A.V, 2 * 2 * d FLOPs per (query, key) pair and layer, counted CAUSALLY
@@ -25,7 +26,12 @@ from common import BenchConfig
 
 def body_weights(cfg: BenchConfig) -> int:
     """Weights in the matmuls of the transformer body (no embeddings, no head)."""
-    return 12 * cfg.n_layer * cfg.width ** 2
+    d = cfg.width
+    if cfg.arch == "llama":
+        kv = (cfg.kv_heads or cfg.heads) / cfg.heads
+        per_layer = 2 * d * d + 2 * d * round(d * kv) + 3 * d * (cfg.intermediate or 4 * d)
+        return cfg.n_layer * per_layer
+    return 12 * cfg.n_layer * d ** 2
 
 
 def attention_flops(cfg: BenchConfig, seq: int) -> float:

@@ -5,7 +5,7 @@ Only the benchmark imports TRL; rlhfkit itself never does.
 
 Same work: the same policy (no-specials head, so exactly T tokens, ``stop_token=None``), a frozen
 reference copy, a value model and a reward model with their own GPT-2 backbones (TRL's
-``GPT2ForSequenceClassification``: backbone + a d->1 score layer, the same weights as rlhfkit's),
+``AutoModelForSequenceClassification``: backbone + a d->1 score layer, the same weights as rlhfkit's),
 B rollouts, T tokens, temperature 0.7, k1 KL with a fixed coefficient, GAE (gamma 1, lam 0.95),
 whitened advantages, ``num_ppo_epochs`` epochs of ``num_mini_batches`` minibatches, AdamW.
 TRL's PPOConfig turns gradient checkpointing ON by default (recomputation); it is switched off
@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
-from common import BenchConfig, Weights, gpt2_config, policy_copy
+from common import BenchConfig, Weights, model_config, policy_copy
 
 
 def _value_like(cfg: BenchConfig, tokenizer, backbone, head) -> torch.nn.Module:
-    from transformers import GPT2ForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
-    model = GPT2ForSequenceClassification(gpt2_config(cfg, tokenizer, num_labels=1))
-    model.transformer.load_state_dict(copy.deepcopy(backbone.state_dict()))
+    model = AutoModelForSequenceClassification.from_config(model_config(cfg, tokenizer, num_labels=1))
+    model.base_model.load_state_dict(copy.deepcopy(backbone.state_dict()))
     with torch.no_grad():
         model.score.weight.copy_(head.weight)  # TRL's score layer has no bias (rlhfkit's is 0)
     return model.eval()

@@ -15,8 +15,8 @@ SCRIPT = REPO_ROOT / "benchmarks" / "ppo_step.py"
 PHASES = ("generate", "policy_forward", "ref_forward", "value_forward", "reward", "advantages", "ppo_epochs")
 
 
-def run_bench(*args: str) -> tuple[dict, str]:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--config", "tiny", "--burn-in", "1", "--steps", "1",
+def run_bench(*args: str, config: str = "tiny") -> tuple[dict, str]:
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--config", config, "--burn-in", "1", "--steps", "1",
                            "--rounds", "1", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
@@ -89,3 +89,38 @@ def test_flops_model_counts_the_config():
     assert f["ref_forward"] == pytest.approx(forward + 2 * 512 * d * 4 * 4)  # LM head on the B*T response positions
     assert f["ppo_epochs"] == pytest.approx(4 * 3 * (f["policy_forward"] + f["value_forward"]))
     assert f["advantages"] == 0
+
+
+def bench_modules():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import common
+        import flops
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return common, flops
+
+
+def test_llama_flops_by_hand():
+    common, flops = bench_modules()
+    cfg = common.CONFIGS["tiny_llama"]  # 1 layer x 32, 4 query heads, 2 key/value heads, SwiGLU 88
+    assert flops.body_weights(cfg) == 2 * 32 * 32 + 2 * 32 * 16 + 3 * 32 * 88  # q, o; k, v (half width); gate, up, down
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny_llama"])
+def test_body_weights_are_the_models_matmul_weights(name):
+    """The FLOPs model's weight count equals the real model's: the Linear (and GPT-2 Conv1D) weights of its layers."""
+    common, flops = bench_modules()
+    cfg = common.CONFIGS[name]
+    weights = common.make_weights(cfg, common.make_tokenizer(cfg))
+    body = weights.value_backbone
+    layers = body.h if cfg.arch == "gpt2" else body.layers
+    matmul = sum(m.weight.numel() for m in layers.modules() if hasattr(m, "weight") and m.weight.dim() == 2)
+    assert matmul == flops.body_weights(cfg)
+    assert type(body).__name__ == ("GPT2Model" if cfg.arch == "gpt2" else "LlamaModel")
+
+
+def test_the_llama_config_runs_a_ppo_step():
+    out, _ = run_bench("--threads", "1", config="tiny_llama")
+    assert out["config"] == "tiny_llama" and positive(out["tokens_per_s"])
+    assert set(out["phases"]) >= set(PHASES)
