@@ -116,16 +116,19 @@ def evaluate_targets(report: Mapping[str, Any], bounds: Mapping[str, Any]) -> di
             ratio(rlhf, flops.get("pretrain_large", math.nan)), "<=", bounds["rlhf_share_of_large_pretraining"],
             "RLHF compute of the small policy / the large model's pretraining compute")
     if bounds.get("overoptimisation_peak"):
-        out["overoptimisation_peak"] = overoptimisation_target(report.get("overoptimisation", {}).get("ppo"))
+        curves = report.get("overoptimisation", {})
+        run = "overopt" if "overopt" in curves else "ppo"  # the over-optimisation run where there is one
+        out["overoptimisation_peak"] = overoptimisation_target(curves.get(run), run)
     return out
 
 
-def overoptimisation_target(curve: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Gao et al.'s over-optimisation seen in PPO's snapshots: the gold score peaks before the last
-    snapshot and ends below the peak. Value: peak gold - final gold (> 0 and a peak inside the range holds)."""
+def overoptimisation_target(curve: Mapping[str, Any] | None, run: str = "ppo") -> dict[str, Any]:
+    """Gao et al.'s over-optimisation seen in the snapshots of PPO run ``run``: the gold score peaks
+    before the last snapshot and ends below the peak. Value: peak gold - final gold (> 0 and a peak
+    inside the range holds)."""
     points = list((curve or {}).get("points") or [])
     golds = [p.get("gold_score", math.nan) for p in points]
-    what = "PPO snapshots: gold score at its peak minus at the end (the peak before the last snapshot)"
+    what = f"{run} snapshots: gold score at its peak minus at the end (the peak before the last snapshot)"
     if len(golds) < 3 or any(math.isnan(g) for g in golds):
         return {"value": math.nan, "target": "> 0, peak inside", "holds": False, "what": what}
     peak = max(range(len(golds)), key=golds.__getitem__)

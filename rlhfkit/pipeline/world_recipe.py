@@ -1,17 +1,21 @@
 """The world recipe (``recipe: world``, the default): the miniature InstructGPT on the simulated world::
 
-    world --> pretrain_small --> sft_small --> rankings --> rm --> ppo ----> evaluate
-          \-> pretrain_large --> sft_large          \            \-> ptx --/
-                                                     (sft_small samples ranked by training labelers)
+    world --> pretrain_small --> sft_small --> rankings --> rm --> ppo --> evaluate
+          |                                                    |-> ptx ------/
+          |                                                    \-> overopt --/
+          \-> pretrain_large --> sft_large -------------------------> evaluate
+    (rankings: sft_small samples ranked by training labelers; rm_from=sft_large starts the RM there)
 
 * ``world``: the simulated world's data as JSONL (python step, :mod:`rlhfkit.pipeline.world_data`).
 * ``pretrain_*``: ``stage=pretrain`` of a tiny word-level GPT-2 (small / large, ``sizes``).
 * ``sft_*``: ``stage=sft`` from the base model on the labelers' demonstrations.
 * ``rankings``: K = 4..9 samples per RM prompt from SFT-small, each set ranked by one training
   labeler (:func:`rlhfkit.world.rank_samples`).
-* ``rm``: ``stage=rm`` initialised from SFT-small.
+* ``rm``: ``stage=rm`` initialised from SFT-small (``rm_from``).
 * ``ppo`` / ``ptx``: ``stage=ppo`` / ``stage=ppo_ptx`` from SFT-small against the RM (value model
   from the RM, item 24).
+* ``overopt``: ``stage=ppo`` as ``ppo`` at a lower KL coefficient for longer, judged only on its
+  snapshots: over-optimisation that shows (Gao et al.; RLHF_DETAILS items 31-33).
 * ``evaluate``: every model judged by the held-out labelers (:mod:`rlhfkit.evaluate.world_eval`).
 """
 
@@ -56,7 +60,8 @@ def _pretrain(size_key: str) -> Wiring:
 def _sft(base: str) -> Wiring:
     def wiring(ctx: Context) -> list[str]:
         return ["stage=sft", "model=hf", override("model.path", ctx.final(base)), "data=files",
-                override("data.sft.train.path", str(ctx.dir("world") / "sft.jsonl"))]
+                override("data.sft.train.path", str(ctx.dir("world") / "sft.jsonl")),
+                override("data.pretrain.train.path", str(ctx.dir("world") / "pretrain.jsonl"))]  # stage.pretrain_mix
     return wiring
 
 
@@ -65,16 +70,19 @@ def _rm(ctx: Context) -> list[str]:
             override("data.preference.train.path", str(ctx.dir("rankings") / "rankings.jsonl"))]
 
 
-def _ppo(stage: str) -> Wiring:
+def _ppo(stage: str, snapshot_every: str = "snapshot_every") -> Wiring:
     def wiring(ctx: Context) -> list[str]:
         out = [f"stage={stage}", "model=hf", override("model.path", ctx.final("sft_small")), "data=files",
                "reward=reward_model", override("reward.path", ctx.final("rm")),
                override("data.prompts.train.path", str(ctx.dir("world") / "ppo_prompts.jsonl")),
-               override("callbacks.policy_snapshots.every", int(ctx.cfg.eval.snapshot_every))]
+               override("callbacks.policy_snapshots.every", int(ctx.cfg.eval[snapshot_every]))]
         if stage == "ppo_ptx":
             out.append(override("data.pretrain.train.path", str(ctx.dir("world") / "pretrain.jsonl")))
         return out
     return wiring
+
+
+SNAPSHOT_RUNS = ("ppo", "ptx", "overopt")  # PPO runs whose snapshots the evaluation judges (over-optimisation)
 
 
 def rm_from(cfg: DictConfig) -> str:
@@ -113,7 +121,7 @@ def _evaluate_step(ctx: Context, stage_dir: Path) -> dict[str, float]:
     models = {model: ctx.final(node) for model, node in names.items() if node in ctx.results}
     settings = _eval_settings(ctx)
     snapshots, final_iterations = {}, {}
-    for run in ("ppo", "ptx"):
+    for run in SNAPSHOT_RUNS:
         if run in ctx.results:
             snapshots[run] = (str(ctx.dir(run) / "snapshots"), ctx.final(run))
             history = ctx.dir(run) / "ppo_history.jsonl"
@@ -139,11 +147,12 @@ def nodes(cfg: DictConfig) -> list[Node]:
         Node("rm", ("rankings", rm_from(cfg)), "rm", _rm),
         Node("ppo", ("world", "sft_small", "rm"), "ppo", _ppo("ppo")),
         Node("ptx", ("world", "sft_small", "rm"), "ppo", _ppo("ppo_ptx")),
+        Node("overopt", ("world", "sft_small", "rm"), "ppo", _ppo("ppo", "overopt_snapshot_every")),
     ]
     enabled = [n for n in nodes if stage_enabled(cfg, n.name)]
     names = {n.name for n in enabled}
     inputs = tuple(n for n in ("world", "pretrain_small", "pretrain_large", "sft_small", "sft_large", "rankings",
-                               "rm", "ppo", "ptx") if n in names)
+                               "rm", "ppo", "ptx", "overopt") if n in names)
     evaluate = Node("evaluate", inputs, func=_evaluate_step,
                     settings=lambda ctx: {"eval": _eval_settings(ctx), "world": container(ctx.cfg.world)})
     return enabled + ([evaluate] if stage_enabled(cfg, "evaluate") else [])

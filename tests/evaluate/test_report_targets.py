@@ -98,3 +98,13 @@ def test_the_world_v2_targets_by_hand():
     assert not evaluate_targets(report(overoptimisation=rising), V2_BOUNDS)["overoptimisation_peak"]["holds"]
     no_ptx = evaluate_targets(report(compute_flops={k: v for k, v in flops.items() if k != "ptx"}), V2_BOUNDS)
     assert not no_ptx["rlhf_share_of_small_pretraining"]["holds"]  # a missing part is not counted as 0
+
+
+def test_the_over_optimisation_target_reads_the_over_optimisation_run():
+    peaked = {"points": [{"gold_score": g} for g in (1.0, 1.6, 1.3, 1.1)]}   # peak 1.6 inside, ends 0.5 lower
+    flat = {"points": [{"gold_score": g} for g in (1.0, 1.2, 1.4)]}        # still rising at its last snapshot
+    both = evaluate_targets(report(overoptimisation={"ppo": flat, "overopt": peaked}), V2_BOUNDS)
+    assert both["overoptimisation_peak"]["holds"] and both["overoptimisation_peak"]["value"] == pytest.approx(0.5)
+    assert both["overoptimisation_peak"]["what"].startswith("overopt snapshots")
+    only_ppo = evaluate_targets(report(overoptimisation={"ppo": flat}), V2_BOUNDS)["overoptimisation_peak"]
+    assert not only_ppo["holds"] and only_ppo["what"].startswith("ppo snapshots")  # no overopt run: PPO's own

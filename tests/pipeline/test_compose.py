@@ -35,11 +35,15 @@ def test_quote_follows_hydra_grammar():
 def test_the_dag_and_its_order(hydra_app):
     names = [n.name for n in build_nodes(pipeline_cfg())]
     assert names == ["world", "pretrain_small", "pretrain_large", "sft_small", "sft_large", "rankings", "rm", "ppo",
-                     "ptx", "evaluate"]
+                     "ptx", "overopt", "evaluate"]
     names = [n.name for n in build_nodes(pipeline_cfg("stages.ptx.enabled=false"))]
     assert "ptx" not in names and "evaluate" in names
-    rm = next(n for n in build_nodes(pipeline_cfg("rm_from=sft_small")) if n.name == "rm")
-    assert rm.inputs == ("rankings", "sft_small")
+    rm = next(n for n in build_nodes(pipeline_cfg()) if n.name == "rm")
+    assert rm.inputs == ("rankings", "sft_small")  # the default: the RM has the small policy's size
+    rm = next(n for n in build_nodes(pipeline_cfg("rm_from=sft_large")) if n.name == "rm")
+    assert rm.inputs == ("rankings", "sft_large")
+    overopt = next(n for n in build_nodes(pipeline_cfg()) if n.name == "overopt")
+    assert overopt.inputs == ("world", "sft_small", "rm")
 
 
 def runner(cfg, tmp_path: Path) -> PipelineRunner:

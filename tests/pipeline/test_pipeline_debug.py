@@ -17,7 +17,7 @@ WIN_RATES = ("ppo_vs_sft", "ppo_vs_base", "ppo_small_vs_base_large", "ppo_small_
 PER_MODEL = ("hallucination_rate", "toxicity_rate_plain", "toxicity_rate_respectful", "pretrain_loss")
 RATES = ("hallucination_rate", "toxicity_rate_plain", "toxicity_rate_respectful")
 STAGES = ("world", "pretrain_small", "pretrain_large", "sft_small", "sft_large", "rankings", "rm", "ppo", "ptx",
-          "evaluate")
+          "overopt", "evaluate")
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_changing_one_stage_reruns_it_and_what_reads_it(runs):
     lines = {l.split(") ")[1].split(":")[0]: l for l in stage_lines(result.stdout) if "running" not in l}
     for stage in ("world", "pretrain_small", "pretrain_large", "sft_small", "sft_large", "rankings"):
         assert "cached" in lines[stage], lines[stage]
-    for stage in ("rm", "ppo", "ptx", "evaluate"):
+    for stage in ("rm", "ppo", "ptx", "overopt", "evaluate"):
         assert "done in" in lines[stage], lines[stage]
 
 

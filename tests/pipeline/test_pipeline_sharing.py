@@ -23,7 +23,7 @@ from rlhfkit.pipeline.cache import DONE, FAILED, LOCK_SUFFIX
 pytestmark = pytest.mark.slow
 
 STAGES = ("world", "pretrain_small", "pretrain_large", "sft_small", "sft_large", "rankings", "rm", "ppo", "ptx",
-          "evaluate")
+          "overopt", "evaluate")
 # what a stage computes: equal whoever ran it (the wall times are not)
 FIGURES = ("win_rates", "compute_flops", "hallucination_rate", "toxicity_rate_plain", "pretrain_loss", "gold_score",
            "labeler_agreement", "rm_accuracy")
