@@ -30,6 +30,22 @@ log = logging.getLogger(__name__)
 
 SWITCHES = ("fused_gelu", "onednn_linear", "preallocated_kv_cache", "lm_head_last_only")
 MEASURED_MODEL_TYPES = ("gpt2",)  # where benchmarks/README.md measured the gains
+# oneDNN instead of MKL pays where MKL does not run its AVX-512 code: on AMD CPUs (Zen 5: oneDNN's fp32
+# peak 2.2x MKL's, medium +~10%). On an Intel Xeon (family 6 model 207) the two peaks are level and
+# the switch cost ~20% of the medium PPO step (384 vs 484 tokens/s; benchmarks/README.md, 2026-12-01).
+ONEDNN_VENDORS = ("AuthenticAMD",)
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor id (Linux /proc/cpuinfo, e.g. GenuineIntel, AuthenticAMD); "" where unknown."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 try:  # transformers >= 5: a cache is a list of layers; this one writes in place instead of re-concatenating
@@ -290,15 +306,18 @@ def _switch(value: Any, key: str) -> bool | None:
 
 def resolve_switches(settings: Mapping[str, Any], model: nn.Module, key: str = "stage.fast_kernels",
                      device_type: str | None = None) -> dict[str, bool]:
-    """Each switch of ``settings`` as a bool for ``model`` (``auto``: :func:`gains_measured`)."""
+    """Each switch of ``settings`` as a bool for ``model`` (``auto``: :func:`gains_measured`, and for
+    ``onednn_linear`` also a CPU whose MKL lacks AVX-512 code, :data:`ONEDNN_VENDORS`)."""
     unknown = sorted(set(settings) - set(SWITCHES))
     if unknown:
         raise ConfigError(f"config key '{key}.{unknown[0]}': unknown speed-up; known: {', '.join(SWITCHES)}")
     auto = gains_measured(model, device_type)
+    auto_of = {name: auto for name in SWITCHES}
+    auto_of["onednn_linear"] = auto and cpu_vendor() in ONEDNN_VENDORS
     out = {}
     for name in SWITCHES:
         value = _switch(settings.get(name, "auto"), f"{key}.{name}")
-        out[name] = auto if value is None else value
+        out[name] = auto_of[name] if value is None else value
     return out
 
 

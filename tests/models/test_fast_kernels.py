@@ -10,6 +10,7 @@ import torch
 
 from rlhfkit.errors import ConfigError
 from rlhfkit.models import ScalarHeadModel, build_tiny
+from rlhfkit.models import fast_kernels
 from rlhfkit.models.fast_kernels import (SWITCHES, FusedGELUTanh, _onednn_linear, apply_fast_kernels, gains_measured,
                                          resolve_switches, use_fast_kernels)
 
@@ -46,7 +47,8 @@ def _llama():
     return LlamaForCausalLM(config).eval()
 
 
-def test_auto_is_on_for_gpt2_fp32_on_cpu_only():
+def test_auto_is_on_for_gpt2_fp32_on_cpu_only(monkeypatch):
+    monkeypatch.setattr(fast_kernels, "cpu_vendor", lambda: "AuthenticAMD")
     gpt2 = build_tiny("nano", seed=0).model
     assert gains_measured(gpt2)
     assert gains_measured(ScalarHeadModel(gpt2.base_model, role="value"))  # a head on a GPT-2 body
@@ -55,6 +57,16 @@ def test_auto_is_on_for_gpt2_fp32_on_cpu_only():
     assert not gains_measured(_llama())  # measured slower on a Llama model
     assert resolve_switches({}, gpt2) == {name: True for name in SWITCHES}
     assert resolve_switches({}, _llama()) == {name: False for name in SWITCHES}
+
+
+def test_onednn_is_auto_on_amd_only(monkeypatch):
+    """MKL runs its AVX-512 code on Intel CPUs: there oneDNN measured slower (benchmarks/README.md)."""
+    gpt2 = build_tiny("nano", seed=0).model
+    for vendor, onednn in (("AuthenticAMD", True), ("GenuineIntel", False), ("", False)):
+        monkeypatch.setattr(fast_kernels, "cpu_vendor", lambda v=vendor: v)
+        switches = resolve_switches({}, gpt2)
+        assert switches["onednn_linear"] is onednn and switches["fused_gelu"] is True, vendor
+        assert resolve_switches({"onednn_linear": True}, gpt2)["onednn_linear"] is True  # forced: any CPU
 
 
 def test_explicit_switches_win_over_auto_and_bad_values_name_the_key():

@@ -36,7 +36,7 @@ class FastKernelsConfig:
     """
 
     fused_gelu: Any = "auto"       # GPT-2's 8-op tanh GELU as one sigmoid-form kernel
-    onednn_linear: Any = "auto"    # fp32 CPU products on oneDNN (AVX-512) instead of MKL
+    onednn_linear: Any = "auto"    # fp32 CPU products on oneDNN (AVX-512) instead of MKL; auto: AMD CPUs only
     preallocated_kv_cache: Any = "auto"  # the sampler's KV cache written in place, not re-concatenated per token
     lm_head_last_only: Any = "auto"  # the LM head only on the positions whose logits are used (logits_to_keep)
 
