@@ -215,6 +215,10 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines += ["## Targets", "", "| target | value | bound | holds |", "|---|---|---|---|"]
     for name, t in report.get("targets", {}).items():
         lines.append(f"| {name}: {t.get('what', '')} | {_fmt(t['value'])} | {t['target']} | {_fmt(t['holds'])} |")
+    missed = [name for name, t in report.get("targets", {}).items() if not t.get("holds")]
+    if missed:
+        lines += ["", f"Missed: {', '.join(missed)}. Why the miniature misses each of the world's targets, measured: "
+                  "docs/world.md, \"Targets out of reach\"."]
     lines += ["", "## Win rates (A beats B, ties half)", "", "| comparison | win rate |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in report.get("win_rates", {}).items()]
     if report.get("win_rates_ideal"):

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from rlhfkit.errors import ConfigError, NonFiniteError
 from rlhfkit.models.bundle import ADAPTER_DIR
+from rlhfkit.models.fsdp_wrap import fsdp_strategy, is_fsdp
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import as_spec, check_names, select
 from rlhfkit.stages.checkpoint_files import AtomicCheckpointIO, resolve_ckpt_path
@@ -97,9 +98,11 @@ class StageRun:
 
         return make_optimizer, (make_scheduler if scheduler_spec else None)
 
-    def trainer(self, reseed_batches: bool = True, **schedule: Any) -> pl.Trainer:
+    def trainer(self, reseed_batches: bool = True, shard: Iterable[nn.Module] = (), **schedule: Any) -> pl.Trainer:
         """The Trainer of ``trainer/`` (hardware, strategy) with ``logger/`` and ``callbacks/``, plus
-        the stage's schedule arguments (``max_epochs``, ``max_steps`` ...).
+        the stage's schedule arguments (``max_epochs``, ``max_steps`` ...). Under FSDP, ``shard``
+        (the stage's models) gives the auto-wrap policy: one unit per transformer block
+        (:mod:`rlhfkit.models.fsdp_wrap`).
 
         Every stage's Trainer stops at a non-finite loss, gradient or weight (:class:`FiniteGuard`)
         and writes its checkpoints atomically (:class:`AtomicCheckpointIO`); ``reseed_batches``
@@ -114,7 +117,8 @@ class StageRun:
         callbacks.append(FiniteGuard(str(cfg.stage.name), self.run_dir))
         if reseed_batches:
             callbacks.append(BatchSeeds(cfg.seed))
-        trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **schedule)
+        trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks,
+                                          **strategy_override(cfg, shard), **schedule)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # strategies with their own IO keep it
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
@@ -154,6 +158,13 @@ def fit_on_examples(run: StageRun, trainer: pl.Trainer, module: pl.LightningModu
         val_dataloaders=make_loader(valid, collate, stage.batch_size, shuffle=False, num_workers=stage.num_workers),
         ckpt_path=run.ckpt_path,
     )
+
+
+def strategy_override(cfg: DictConfig, shard: Iterable[nn.Module]) -> dict[str, Any]:
+    """``{"strategy": FSDPStrategy(auto_wrap_policy=<the models' blocks>)}`` under ``trainer=fsdp``
+    (:func:`rlhfkit.models.fsdp_wrap.fsdp_strategy`); otherwise nothing: the config's strategy stands."""
+    strategy = select(cfg, "trainer.strategy")
+    return {"strategy": fsdp_strategy(strategy, shard)} if is_fsdp(strategy) else {}
 
 
 def trainer_metrics(trainer: pl.Trainer) -> dict[str, float]:

@@ -108,3 +108,14 @@ def test_the_over_optimisation_target_reads_the_over_optimisation_run():
     assert both["overoptimisation_peak"]["what"].startswith("overopt snapshots")
     only_ppo = evaluate_targets(report(overoptimisation={"ppo": flat}), V2_BOUNDS)["overoptimisation_peak"]
     assert not only_ppo["holds"] and only_ppo["what"].startswith("ppo snapshots")  # no overopt run: PPO's own
+
+
+def test_report_md_names_the_missed_targets_and_where_the_reasons_are():
+    from rlhfkit.evaluate.report import markdown
+
+    r = report(win_rates={"ppo_vs_sft": 0.55}, labeler_agreement={"training": 0.70, "held_out": 0.75})
+    r["targets"] = evaluate_targets(r, {"ppo_vs_sft": 0.7, "training_agreement": [0.65, 0.80]})
+    text = markdown(r)
+    assert "Missed: ppo_vs_sft." in text and "Targets out of reach" in text
+    r["targets"] = evaluate_targets(r, {"training_agreement": [0.65, 0.80]})
+    assert "Missed:" not in markdown(r)

@@ -186,7 +186,8 @@ def run_ppo(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     value_model = build_value_model(stage.value_init, stage.shared_value_head, bundle, reward_spec,
                                     value_lora) if needs_critic else None
     # One Lightning "batch" is one PPO iteration; the module stops after stage.total_steps of them.
-    trainer = run.trainer(reseed_batches=False, max_epochs=-1, max_steps=-1)  # PPO's streams are its own
+    trainer = run.trainer(reseed_batches=False, max_epochs=-1, max_steps=-1,  # PPO's streams are its own
+                          shard=[bundle.model, *([value_model] if value_model is not None else [])])
     module = PPOModule(
         bundle.model, bundle.tokenizer, reward_fn, kl_controller, estimator,
         *run.optimizers(), prompts, stage, value_model=value_model, pretrain_texts=pretrain,

@@ -49,7 +49,7 @@ def run_pretrain(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict
     starts = [" ".join(e.completion.split()[: stage.sample_prefix_words]) for e in valid[: stage.n_samples]]
     module = SFTModule(bundle.model, bundle.tokenizer, as_sft_config(stage), *run.optimizers(),
                        sample_prompts=[s for s in starts if s], samples_dir=str(run.run_dir))
-    trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps,
+    trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps, shard=[bundle.model],
                           limit_train_batches=stage.limit_train_batches)
     log_to_trainer(trainer, counts)
     trainer.fit(

@@ -73,7 +73,7 @@ def run_rm(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, 
                               {g: i for i, g in enumerate(groups)}, group_key=stage.group_key)
     module = RewardModelModule(model, tokenizer, stage, *run.optimizers(), labeler_names=labelers,
                                group_names=groups, samples_dir=str(run.run_dir))
-    trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps,
+    trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps, shard=[model],
                           limit_train_batches=stage.limit_train_batches)
     data_counts = hygiene | flat(data, "data/preference/")  # skips, ties dropped, truncation: into metrics.json
     log_to_trainer(trainer, data_counts | flat(agreement, "agreement/"))

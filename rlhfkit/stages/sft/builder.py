@@ -37,7 +37,7 @@ def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str,
     collate = SFTCollator(bundle.tokenizer, stage.max_length)
     module = SFTModule(bundle.model, bundle.tokenizer, stage, *run.optimizers(),
                        sample_prompts=[e.prompt for e in valid[: stage.n_samples]], samples_dir=str(run.run_dir))
-    trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps,
+    trainer = run.trainer(max_epochs=stage.max_epochs, max_steps=stage.max_steps, shard=[bundle.model],
                           limit_train_batches=stage.limit_train_batches)
     log_to_trainer(trainer, hygiene)
     write_preview(run.run_dir, sft_preview(bundle.tokenizer, train, collate, stage.mask_prompt), "sft", trainer.logger)
