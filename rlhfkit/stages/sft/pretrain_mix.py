@@ -13,6 +13,7 @@ from rlhfkit.errors import ConfigError
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import select
 from rlhfkit.stages.data_sources import load_split
+from rlhfkit.stages.pretrain.batching import as_lm_examples
 
 KEY = "data.pretrain.train"
 
@@ -46,4 +47,4 @@ def pretrain_mix(cfg: DictConfig, plugins: PluginManager, share: float, n_demons
                           f"{n_demonstrations} demonstrations, '{KEY}' has {len(texts)}")
     chosen = random.Random(seed).sample(range(len(texts)), wanted)
     counts["data/sft/pretrain_mix_texts"] = float(wanted)
-    return [SFTExample("", texts[i].text, texts[i].origin) for i in sorted(chosen)]
+    return as_lm_examples([texts[i] for i in sorted(chosen)])
