@@ -36,8 +36,10 @@ MEASURED_MODEL_TYPES = ("gpt2",)  # where benchmarks/README.md measured the gain
 ONEDNN_VENDORS = ("AuthenticAMD",)
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_vendor() -> str:
-    """The CPU's vendor id (Linux /proc/cpuinfo, e.g. GenuineIntel, AuthenticAMD); "" where unknown."""
+    """The CPU's vendor id (Linux /proc/cpuinfo, e.g. GenuineIntel, AuthenticAMD); "" where unknown.
+    Read once per process: resolve_switches asks for every model."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

@@ -19,11 +19,12 @@ from rlhfkit.stages.typed_config import from_node
 
 
 def run_sft(cfg: DictConfig, plugins: PluginManager, run_dir: Path) -> dict[str, Any]:
-    check_source(cfg, cfg.stage.get("pretrain_mix") or 0)
+    mix = cfg.stage.get("pretrain_mix") or 0  # the schema has typed it: a float
+    check_source(cfg, mix)
     run = StageRun.start(cfg, plugins, run_dir, [
         ("model", "model"), ("dataset", "data.sft.train"), ("dataset", "data.sft.valid"),
         ("optimizer", "optim"), ("lr_scheduler", "stage.lr_scheduler"), *filter_keys(cfg, "sft"),
-        *([("dataset", "data.pretrain.train")] if (cfg.stage.get("pretrain_mix") or 0) > 0 else []),
+        *([("dataset", "data.pretrain.train")] if mix > 0 else []),
     ])
     stage = from_node(SFTConfig, cfg.stage)
     chat_template_choice(cfg)  # data.chat_template refused before the model loads
