@@ -1,9 +1,11 @@
 """Faster CPU kernels and a preallocated KV cache: the same functions, computed faster.
 
-Four named switches (``stage.fast_kernels`` of PPO, :class:`rlhfkit.stages.ppo.config.FastKernelsConfig`):
+Five named switches (``stage.fast_kernels`` of PPO, :class:`rlhfkit.stages.ppo.config.FastKernelsConfig`):
 ``fused_gelu`` and ``onednn_linear`` swap modules of a model (:func:`use_fast_kernels`);
 ``preallocated_kv_cache`` and ``lm_head_last_only`` are arguments of the sampler and the scoring
-passes (:mod:`rlhfkit.models.generation`). Each is ``auto`` by default: on where
+passes (:mod:`rlhfkit.models.generation`); ``torch_compile`` runs the scoring passes and the PPO
+epochs through inductor (:mod:`rlhfkit.models.compile_scoring`; its ``auto`` is off). Each is
+``auto`` by default: on where
 benchmarks/README.md measured a gain (GPT-2-family models, fp32, on the CPU: :func:`gains_measured`),
 off for every other architecture and on GPUs, where nothing here was measured to help (a Llama
 model on the CPU ran slower with the module swaps). The benchmark's ``--ablate`` flips them.
@@ -28,7 +30,10 @@ from rlhfkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SWITCHES = ("fused_gelu", "onednn_linear", "preallocated_kv_cache", "lm_head_last_only")
+SWITCHES = ("fused_gelu", "onednn_linear", "preallocated_kv_cache", "lm_head_last_only", "torch_compile")
+# auto = off: compiling costs ~20-45 s per model on the CPU, which a short run never earns back
+# (rlhfkit/models/compile_scoring.py; benchmarks/README.md measures the step with and without)
+OFF_BY_DEFAULT = ("torch_compile",)
 MEASURED_MODEL_TYPES = ("gpt2",)  # where benchmarks/README.md measured the gains
 # oneDNN instead of MKL pays where MKL does not run its AVX-512 code: on AMD CPUs (Zen 5: oneDNN's fp32
 # peak 2.2x MKL's, medium +~10%). On an Intel Xeon (family 6 model 207) the two peaks are level and
@@ -309,13 +314,15 @@ def _switch(value: Any, key: str) -> bool | None:
 def resolve_switches(settings: Mapping[str, Any], model: nn.Module, key: str = "stage.fast_kernels",
                      device_type: str | None = None) -> dict[str, bool]:
     """Each switch of ``settings`` as a bool for ``model`` (``auto``: :func:`gains_measured`, and for
-    ``onednn_linear`` also a CPU whose MKL lacks AVX-512 code, :data:`ONEDNN_VENDORS`)."""
+    ``onednn_linear`` also a CPU whose MKL lacks AVX-512 code, :data:`ONEDNN_VENDORS`; off for
+    :data:`OFF_BY_DEFAULT`)."""
     unknown = sorted(set(settings) - set(SWITCHES))
     if unknown:
         raise ConfigError(f"config key '{key}.{unknown[0]}': unknown speed-up; known: {', '.join(SWITCHES)}")
     auto = gains_measured(model, device_type)
     auto_of = {name: auto for name in SWITCHES}
     auto_of["onednn_linear"] = auto and cpu_vendor() in ONEDNN_VENDORS
+    auto_of |= {name: False for name in OFF_BY_DEFAULT}
     out = {}
     for name in SWITCHES:
         value = _switch(settings.get(name, "auto"), f"{key}.{name}")

@@ -29,6 +29,7 @@ from transformers import LogitsProcessor
 
 from rlhfkit.algos import logprobs_from_logits
 from rlhfkit.algos.sampling import filter_logits, sample_tokens, truncate_at_eos
+from rlhfkit.models.compile_scoring import uncompiled
 from rlhfkit.models.encoding import encode_prompts
 from rlhfkit.models.fast_kernels import _HFCache, _HFDynamicLayer, _preallocated_cache, gains_measured
 from rlhfkit.models.lora import base_model_of
@@ -79,7 +80,8 @@ def _keep_last(model: nn.Module, n: int, enabled: bool | None) -> dict:
     the LM head is not applied where no logit is used (same logits where it is)."""
     if enabled is None:
         enabled = gains_measured(model)
-    return {"logits_to_keep": n} if enabled and _takes_logits_to_keep(type(base_model_of(model))) else {}
+    plain = base_model_of(uncompiled(model))
+    return {"logits_to_keep": n} if enabled and _takes_logits_to_keep(type(plain)) else {}
 
 
 # --------------------------------------------------------------------------- which sampler a model gets

@@ -55,7 +55,7 @@ def test_auto_is_on_for_gpt2_fp32_on_cpu_only(monkeypatch):
     assert not gains_measured(gpt2, device_type="cuda")  # a GPU run: nothing measured there
     assert not gains_measured(copy.deepcopy(gpt2).to(torch.bfloat16))
     assert not gains_measured(_llama())  # measured slower on a Llama model
-    assert resolve_switches({}, gpt2) == {name: True for name in SWITCHES}
+    assert resolve_switches({}, gpt2) == {name: name != "torch_compile" for name in SWITCHES}  # compile: opt-in
     assert resolve_switches({}, _llama()) == {name: False for name in SWITCHES}
 
 
@@ -73,7 +73,8 @@ def test_explicit_switches_win_over_auto_and_bad_values_name_the_key():
     llama = _llama()
     forced = resolve_switches({"fused_gelu": True, "onednn_linear": "false", "lm_head_last_only": "on"}, llama)
     assert forced == {"fused_gelu": True, "onednn_linear": False, "preallocated_kv_cache": False,
-                      "lm_head_last_only": True}
+                      "lm_head_last_only": True, "torch_compile": False}
+    assert resolve_switches({"torch_compile": "true"}, llama)["torch_compile"] is True
     with pytest.raises(ConfigError, match=r"stage.fast_kernels.fused_gelu.*'maybe'"):
         resolve_switches({"fused_gelu": "maybe"}, llama)
     with pytest.raises(ConfigError, match=r"stage.fast_kernels.flash.*known: fused_gelu"):
@@ -85,7 +86,7 @@ def test_apply_swaps_only_where_switched_on_and_logs_what_it_did(caplog):
     with caplog.at_level(logging.INFO, logger="rlhfkit.models.fast_kernels"):
         switches = apply_fast_kernels({"onednn_linear": False}, gpt2, llama)
     assert switches == {"fused_gelu": True, "onednn_linear": False, "preallocated_kv_cache": True,
-                        "lm_head_last_only": True}
+                        "lm_head_last_only": True, "torch_compile": False}
     assert sum(isinstance(m, FusedGELUTanh) for m in gpt2.modules()) == 2
     assert type(llama.model.layers[0].mlp.down_proj) is torch.nn.Linear  # the Llama model is left alone
     line = caplog.records[-1].getMessage()

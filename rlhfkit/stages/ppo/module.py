@@ -39,6 +39,7 @@ from rlhfkit.algos.global_stats import global_explained_variance, global_masked_
 from rlhfkit.algos.lm import masked_lm_loss
 from rlhfkit.algos.ppo_objective import ppo_total_loss
 from rlhfkit.errors import ConfigError, NonFiniteError
+from rlhfkit.models.compile_scoring import compile_scoring
 from rlhfkit.models.fast_kernels import apply_fast_kernels
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
 from rlhfkit.models.hf import checkpointing_enabled, checkpointing_in_eval
@@ -143,6 +144,12 @@ class PPOModule(pl.LightningModule):
             self.ref_policy = AdapterDisabledReference(policy)
         else:
             self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)  # frozen SFT reference (item 12)
+        # torch_compile: the policy's scoring wrapper in a plain dict (not a registered submodule: the
+        # state dict keeps one copy of the policy), the reference, critic and reward model in place
+        self.scoring = {"policy": policy}
+        if self.kernels["torch_compile"]:
+            self.scoring["policy"] = compile_scoring(policy, self.ref_policy, value_model,
+                                                     getattr(reward_fn, "model", None))
         self.checkpointing = checkpointing_enabled(policy) or (value_model is not None
                                                               and checkpointing_enabled(value_model))
         self._checkpointing_logged = False
@@ -236,7 +243,8 @@ class PPOModule(pl.LightningModule):
                                    self.tokenizer, self.sampling, c.max_prompt_length, self.generator,
                                    c.missing_eos_penalty, c.missing_eos_mode, timer=self.timer,
                                    reward_name=self.reward_name, lm_head_last_only=self.kernels["lm_head_last_only"],
-                                   preallocated_kv_cache=self.kernels["preallocated_kv_cache"], sampler=self.sampler)
+                                   preallocated_kv_cache=self.kernels["preallocated_kv_cache"], sampler=self.sampler,
+                                   scoring_policy=self.scoring["policy"])
         except NonFiniteError as err:  # a reward plugin's NaN/inf: the same stop as a NaN loss
             raise NonFiniteError(f"stage ppo: step {self.iteration + 1}: {err}; the run stopped there, nothing "
                                  f"non-finite was written (last good checkpoint: {last_good_checkpoint(self.run_dir)})"
@@ -318,7 +326,8 @@ class PPOModule(pl.LightningModule):
     def _minibatch_update(self, mb: Rollout) -> dict[str, torch.Tensor]:
         c = self.config
         input_ids, attention_mask, p = mb.input_ids, mb.attention_mask, mb.prompt_length
-        logits = response_logits(self.policy, input_ids, attention_mask, p, self.kernels["lm_head_last_only"])  # (b, R, V)
+        logits = response_logits(self.scoring["policy"], input_ids, attention_mask, p,
+                                 self.kernels["lm_head_last_only"])  # (b, R, V)
         logprobs = logprobs_from_logits(logits, mb.response_ids, c.temperature)  # (b, R) item 22
         pg_loss, pg_stats = ppo_policy_loss(logprobs, mb.logprobs, mb.advantages, mb.response_mask, c.clip_range)
         stats = {"ppo/policy/loss": pg_loss.detach(), "ppo/policy/clipfrac": pg_stats["clip_fraction"],
@@ -333,7 +342,7 @@ class PPOModule(pl.LightningModule):
             texts = self.ptx_stream.batch(self.ptx_position)
             self.ptx_position += 1
             ids, mask = encode_texts(self.tokenizer, texts, c.ptx_max_length, self.device)  # (n, L)
-            ptx_logits = self.policy(input_ids=ids, attention_mask=mask).logits  # (n, L, V) right-padded
+            ptx_logits = self.scoring["policy"](input_ids=ids, attention_mask=mask).logits  # (n, L, V) right-padded
             ptx_loss, _ = masked_lm_loss(ptx_logits, ids, mask)  # () item 12: -log pi(x) per token
             stats["ppo/ptx_loss"] = ptx_loss.detach()
         loss = ppo_total_loss(pg_loss, vf_loss, c.vf_coef, ptx_loss, c.ptx_coef)  # items 12, 13, 20

@@ -170,6 +170,7 @@ def make_rollout(
     lm_head_last_only: bool | None = None,
     preallocated_kv_cache: bool | None = None,
     sampler=None,
+    scoring_policy: nn.Module | None = None,
 ) -> Rollout:
     """Sample one response per prompt and score it (steps 1-5 of the module docstring).
 
@@ -194,6 +195,8 @@ def make_rollout(
             passes (:mod:`rlhfkit.models.fast_kernels`); None decides by the policy.
         sampler: the generation backend (:mod:`rlhfkit.models.samplers`, the ``generation`` group);
             None = ``auto``. Its output is checked against the contract.
+        scoring_policy: the policy's forward for its scoring pass (the same module under a
+            ``torch.compile`` wrapper: :mod:`rlhfkit.models.compile_scoring`); None = ``policy``.
 
     Returns:
         A :class:`Rollout` without advantages (see :func:`add_advantages`).
@@ -219,7 +222,8 @@ def make_rollout(
     attention_mask = torch.cat([prompt_mask, response_mask], dim=1)  # (B, P + R)
     p = prompt_ids.shape[1]
     with timed_phase(timer, "policy_forward"):
-        logits = response_logits(policy, input_ids, attention_mask, p, lm_head_last_only)  # (B, R, V)
+        logits = response_logits(scoring_policy if scoring_policy is not None else policy, input_ids, attention_mask,
+                                 p, lm_head_last_only)  # (B, R, V)
         logprobs = logprobs_from_logits(logits, response_ids, sampling.temperature)  # (B, R) item 22
         entropy = entropy_from_logits(logits, sampling.temperature)  # (B, R)
         del logits

@@ -30,6 +30,8 @@ CASES = [
     (["stage=ppo", "stage.value_init=/no/such/dir"], "stage.value_init", "directory"),
     (["stage=ppo", "stage.grad_clip=0"], "stage.grad_clip", "null or"),
     (["stage=ppo", "stage.fast_kernels.fused_gelu=maybe"], "stage.fast_kernels.fused_gelu", "auto, true or false"),
+    (["stage=ppo", "stage.fast_kernels.torch_compile=yes please"], "stage.fast_kernels.torch_compile",
+     "auto, true or false"),
     (["stage=ppo", "kl=adaptive", "kl.target=0"], "kl", "target"),
     (["stage=ppo", "kl=fixed", "kl.kl_coef=-1"], "kl", "kl_coef"),
     (["stage=ppo", "kl.estimator=k9"], "kl.estimator", "k1"),
