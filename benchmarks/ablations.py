@@ -13,9 +13,9 @@ a user would with ``stage.fast_kernels.<name>=false``:
 
 from __future__ import annotations
 
-from rlhfkit.models.fast_kernels import SWITCHES
+from rlhfkit.models.fast_kernels import OFF_BY_DEFAULT, SWITCHES
 
-NAMES = SWITCHES
+NAMES = tuple(name for name in SWITCHES if name not in OFF_BY_DEFAULT)  # torch_compile: --compile turns it on
 
 
 def switches_off(names: list[str]) -> dict[str, bool]:

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -80,11 +81,78 @@ def device_name(device: str = "cpu") -> str:
     return f"cpu: {cpu}, {os.cpu_count()} logical cores"
 
 
-def _peak_memory(runs: list[dict]) -> dict[str, float | None]:
-    """The largest figures over a framework's fresh runs (MiB): RSS peak and added, CUDA max allocated."""
+def _peak_memory(runs: list[dict], isolated: bool) -> dict[str, float | None]:
+    """The largest figures over a framework's fresh runs (MiB): RSS peak and added, CUDA max allocated;
+    isolated runs also the peak of their own process (VmHWM: imports and weights included)."""
     cuda = [r["cuda_max_allocated_mib"] for r in runs if r["cuda_max_allocated_mib"] is not None]
-    return {"rss_peak_mib": max(r["rss_peak_mib"] for r in runs), "rss_added_mib": max(r["rss_added_mib"] for r in runs),
-            "cuda_max_allocated_mib": max(cuda) if cuda else None}
+    out = {"rss_peak_mib": max(r["rss_peak_mib"] for r in runs), "rss_added_mib": max(r["rss_added_mib"] for r in runs),
+           "cuda_max_allocated_mib": max(cuda) if cuda else None, "own_process": isolated}
+    if isolated:
+        out["process_max_rss_mib"] = max(r["process_max_rss_mib"] for r in runs)
+    return out
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything one fresh run of either framework needs; picklable, so a spawned process can
+    rebuild the same tokenizer, prompts and weights (all deterministic in ``seed``)."""
+
+    config: str
+    precision: str
+    seed: int
+    burn_in: int
+    steps: int
+    fast_kernels: dict
+    device: str
+    rm_path: str
+    trl_dir: str
+    threads: int
+    malloc_tuning: bool
+
+
+def run_here(framework: str, job: RunJob) -> tuple[list[dict], dict]:
+    """One fresh run of ``framework`` in this process: its step records and PeakMemory figures."""
+    import rlhfkit_runner
+
+    cfg = CONFIGS[job.config]
+    tokenizer = make_tokenizer(cfg)
+    prompts = make_prompts(cfg, 4 * cfg.batch, job.seed)
+    weights = make_weights(cfg, tokenizer, job.seed)
+    with PeakMemory(job.device) as memory:
+        if framework == "rlhfkit":
+            steps = rlhfkit_runner.run(cfg, weights, tokenizer, prompts, Path(job.rm_path), job.burn_in, job.steps,
+                                       job.precision, job.seed, fast_kernels=job.fast_kernels, device=job.device)
+        else:
+            import trl_runner
+
+            steps = trl_runner.run(cfg, weights, tokenizer, prompts, Path(job.trl_dir), job.burn_in, job.steps,
+                                   job.precision, job.seed, device=job.device)
+    return steps, memory.figures() | {"process_max_rss_mib": max_rss_mib()}
+
+
+def _isolated_child(framework: str, job: RunJob) -> tuple[list[dict], dict]:
+    set_threads(job.threads)
+    if job.malloc_tuning:
+        tune_malloc()
+    return run_here(framework, job)
+
+
+def run_isolated(framework: str, job: RunJob) -> tuple[list[dict], dict]:
+    """One fresh run in a fresh process (spawned: no memory, allocator cache or compiled code shared
+    with the other framework's runs), so each framework's peak RSS is its own."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_isolated_child, (framework, job))
+
+
+def max_rss_mib() -> float:
+    """This process's peak resident memory since it started (Linux VmHWM), MiB. Not ``ru_maxrss``:
+    that one carries the parent's peak over fork + exec, so a spawned child would report the parent's."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def median(xs: list[float]) -> float:
@@ -110,6 +178,12 @@ def arg_parser() -> argparse.ArgumentParser:
                     "measurement (rlhfkit side only): preallocated_kv_cache, lm_head_last_only, fused_gelu, "
                     "onednn_linear, all; "
                     "see benchmarks/ablations.py")
+    ap.add_argument("--isolate", action="store_true",
+                    help="every fresh run in its own spawned process: each framework's peak memory is its own "
+                    "(in one process the allocator's cache and the imports are shared)")
+    ap.add_argument("--compile", action="store_true",
+                    help="rlhfkit with stage.fast_kernels.torch_compile=true (inductor for the scoring passes and "
+                    "PPO epochs; compiling happens in the burn-in steps, which are not timed)")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON result here")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                     help="where both frameworks run (cuda: one GPU; the peaks are measured there)")
@@ -128,6 +202,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     fast_kernels = ablations.switches_off([a.strip() for a in args.ablate.split(",") if a.strip()])
     ablated = sorted(fast_kernels)
+    if args.compile:
+        fast_kernels["torch_compile"] = True
 
     threads = set_threads(args.threads)
     malloc_tuned = False if args.no_malloc_tuning else tune_malloc()
@@ -138,30 +214,30 @@ def main(argv: list[str] | None = None) -> dict:
     weights = make_weights(cfg, tokenizer, args.seed)
     print(f"# PPO step benchmark: config={cfg.name} precision={args.precision} threads={threads} malloc_tuning={malloc_tuned} "
           f"burn_in={args.burn_in} steps={args.steps} rounds={args.rounds}"
-          + (f" ablated={','.join(ablated)}" if ablated else ""), flush=True)
+          + (f" ablated={','.join(ablated)}" if ablated else "") + (" torch_compile=on" if args.compile else ""),
+          flush=True)
 
     ours, theirs, run_order, peaks_between, round_ratios = [], [], [], [], []
     memories: dict[str, list[dict]] = {"rlhfkit": [], "trl": []}  # per fresh run (PeakMemory)
     with tempfile.TemporaryDirectory() as tmp:
         rm_path = rlhfkit_runner.save_reward_model(weights, tokenizer, Path(tmp) / "reward_model")
+        job = RunJob(cfg.name, args.precision, args.seed, args.burn_in, args.steps, fast_kernels, args.device,
+                     str(rm_path), str(Path(tmp) / "trl"), threads, malloc_tuned)
+        run = run_isolated if args.isolate else run_here
         for r in range(args.rounds):
             if r > 0:  # the peak between rounds too: the best of all probes is the machine's peak
                 peaks_between.append({"fp32": matmul_peaks(torch.float32, device=args.device), "bf16": matmul_peaks(torch.bfloat16, device=args.device)})
             start = time.perf_counter()
-            with PeakMemory(args.device) as memory:
-                ours += rlhfkit_runner.run(cfg, weights, tokenizer, prompts, rm_path, args.burn_in, args.steps,
-                                           args.precision, args.seed, fast_kernels=fast_kernels, device=args.device)
-            memories["rlhfkit"].append(memory.figures())
+            steps, memory = run("rlhfkit", job)
+            ours += steps
+            memories["rlhfkit"].append(memory)
             run_order.append(("rlhfkit", time.perf_counter() - start))
             print(f"# round {r + 1}: rlhfkit steps {[round(s['step_s'], 3) for s in ours[-args.steps:]]}", flush=True)
             if args.compare_trl:
-                import trl_runner
-
                 start = time.perf_counter()
-                with PeakMemory(args.device) as memory:
-                    theirs += trl_runner.run(cfg, weights, tokenizer, prompts, Path(tmp) / "trl", args.burn_in,
-                                             args.steps, args.precision, args.seed, device=args.device)
-                memories["trl"].append(memory.figures())
+                steps, memory = run("trl", job)
+                theirs += steps
+                memories["trl"].append(memory)
                 run_order.append(("trl", time.perf_counter() - start))
                 ratio = median([s["step_s"] for s in theirs[-args.steps:]]) / median([s["step_s"] for s in ours[-args.steps:]])
                 round_ratios.append(ratio)
@@ -196,8 +272,9 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": threads,
         "malloc_tuning": malloc_tuned,
         "ablated": ablated,
+        "torch_compile": args.compile,
         "device": device_name(args.device),
-        "peak_memory": {framework: _peak_memory(runs) for framework, runs in memories.items() if runs},
+        "peak_memory": {framework: _peak_memory(runs, args.isolate) for framework, runs in memories.items() if runs},
         "versions": versions(),
         "commit": commit(),
         "burn_in": args.burn_in, "steps": args.steps, "rounds": args.rounds,

@@ -49,6 +49,7 @@ def test_the_last_line_is_the_json_result_with_its_keys(result):
     memory = out["peak_memory"]["rlhfkit"]  # sampled RSS over the run; no CUDA figure on the CPU
     assert positive(memory["rss_peak_mib"]) and 0 <= memory["rss_added_mib"] <= memory["rss_peak_mib"]
     assert memory["cuda_max_allocated_mib"] is None and "trl" not in out["peak_memory"]
+    assert memory["own_process"] is False and "process_max_rss_mib" not in memory  # without --isolate
     assert "tokens/s" in stdout and "ppo_epochs" in stdout  # the human-readable table
 
 
@@ -72,6 +73,17 @@ def test_compare_trl_adds_trl_figures_and_the_ratio():
     assert positive(out["trl_tokens_per_s"]) and positive(out["trl_step_s_median"])
     assert out["speedup_vs_trl"] == pytest.approx(out["tokens_per_s"] / out["trl_tokens_per_s"])
     assert "rlhfkit / TRL" in stdout
+
+
+def test_isolated_runs_report_their_own_process_peak_and_compile_is_recorded():
+    """--isolate: each fresh run in a spawned process, so a framework's peak RSS is its own (VmHWM,
+    not ru_maxrss, which would carry the parent's peak over into the child)."""
+    out, stdout = run_bench("--threads", "1", "--isolate", "--compile")
+    assert out["torch_compile"] is True and "torch_compile=on" in stdout
+    memory = out["peak_memory"]["rlhfkit"]
+    assert memory["own_process"] is True
+    assert memory["rss_peak_mib"] <= memory["process_max_rss_mib"] * 1.01  # the run's peak is within its process's
+    assert positive(out["step_s_median"]) and set(out["phases"]) == set(PHASES)
 
 
 def test_flops_model_counts_the_config():
