@@ -153,6 +153,7 @@ def check_sampled(out, prompt_ids: torch.Tensor, sampling: SamplingConfig, sampl
     return tokens.long(), logprobs
 
 
+@torch.no_grad()  # a rollout is data: a graph here would keep every scoring pass's activations to the end of the iteration
 def make_rollout(
     prompts: Sequence[str],
     policy: nn.Module,
