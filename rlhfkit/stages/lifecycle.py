@@ -114,6 +114,7 @@ class StageRun:
         from rlhfkit.tracking import record_run_config  # W&B: the whole resolved config + resolved_config.yaml
         record_run_config(loggers, cfg, self.run_dir)
         callbacks = [hydra.utils.instantiate(spec) for spec in (cfg.get("callbacks") or {}).values() if spec]
+        callbacks = without_progress_bars(callbacks, cfg.trainer.get("enable_progress_bar", True))
         callbacks.append(FiniteGuard(str(cfg.stage.name), self.run_dir))
         if reseed_batches:
             callbacks.append(BatchSeeds(cfg.seed))
@@ -165,6 +166,17 @@ def strategy_override(cfg: DictConfig, shard: Iterable[nn.Module]) -> dict[str, 
     (:func:`rlhfkit.models.fsdp_wrap.fsdp_strategy`); otherwise nothing: the config's strategy stands."""
     strategy = select(cfg, "trainer.strategy")
     return {"strategy": fsdp_strategy(strategy, shard)} if is_fsdp(strategy) else {}
+
+
+def without_progress_bars(callbacks: list, enabled: Any) -> list:
+    """``trainer.enable_progress_bar=false`` wins over ``callbacks.progress_bar`` (Lightning refuses
+    the pair: "configured with enable_progress_bar=False but found TQDMProgressBar")."""
+    if enabled is not False:
+        return callbacks
+    kept = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
+    if len(kept) < len(callbacks):
+        log.info("trainer.enable_progress_bar=false: the callbacks' progress bar is left out")
+    return kept
 
 
 def trainer_metrics(trainer: pl.Trainer) -> dict[str, float]:
