@@ -102,8 +102,13 @@ def worker_setup(torch_threads: int | None, quiet: bool, parent_pid: int | None 
     if quiet:
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
-        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-        logging.getLogger("lightning").setLevel(logging.WARNING)
+        # every package Lightning logs from ("GPU available": rank_zero; "Seed set to":
+        # lightning_fabric.utilities.seed), after importing them: their __init__ sets INFO
+        import lightning_fabric  # noqa: F401
+        import pytorch_lightning  # noqa: F401
+
+        for package in ("pytorch_lightning", "lightning", "lightning_fabric", "lightning_utilities"):
+            logging.getLogger(package).setLevel(logging.WARNING)
 
 
 def do_train(config: dict[str, Any] | DictConfig, stage_dir: str) -> tuple[dict[str, float], float]:
