@@ -10,8 +10,9 @@ critic and reward model, which never sample, are compiled in place (``nn.Module.
 state dicts and checkpoints are unchanged).
 
 Why it is a switch and off by default: inductor compiles each model on its first call and again
-for a new sequence length (then with dynamic shapes), ~20-45 s per model and direction on a 2-core
-CPU (benchmarks/README.md), which a short run never earns back.
+for a new sequence length (then with dynamic shapes), up to a minute for a PPO stage's four models
+on a 2-core CPU, and on that CPU the step was no faster (``llama_medium`` 7.01 vs 7.03 s, ``small``
+31% slower: benchmarks/README.md). It is there for GPUs, where it was not measured yet.
 """
 
 from __future__ import annotations

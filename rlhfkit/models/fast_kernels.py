@@ -31,7 +31,7 @@ from rlhfkit.errors import ConfigError
 log = logging.getLogger(__name__)
 
 SWITCHES = ("fused_gelu", "onednn_linear", "preallocated_kv_cache", "lm_head_last_only", "torch_compile")
-# auto = off: compiling costs ~20-45 s per model on the CPU, which a short run never earns back
+# auto = off: on the CPU the compiled step was no faster, after up to a minute of compiling
 # (rlhfkit/models/compile_scoring.py; benchmarks/README.md measures the step with and without)
 OFF_BY_DEFAULT = ("torch_compile",)
 MEASURED_MODEL_TYPES = ("gpt2",)  # where benchmarks/README.md measured the gains

@@ -39,7 +39,7 @@ class FastKernelsConfig:
     onednn_linear: Any = "auto"    # fp32 CPU products on oneDNN (AVX-512) instead of MKL; auto: AMD CPUs only
     preallocated_kv_cache: Any = "auto"  # the sampler's KV cache written in place, not re-concatenated per token
     lm_head_last_only: Any = "auto"  # the LM head only on the positions whose logits are used (logits_to_keep)
-    torch_compile: Any = "auto"    # inductor for the scoring passes and PPO epochs; auto: off (compiling costs ~20-45 s per model)
+    torch_compile: Any = "auto"    # inductor for the scoring passes and PPO epochs; auto: off (no gain measured on the CPU)
 
     RULES: ClassVar = {name: SWITCH for name in ("fused_gelu", "onednn_linear", "preallocated_kv_cache",
                                                  "lm_head_last_only", "torch_compile")}
