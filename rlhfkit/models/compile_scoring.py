@@ -30,12 +30,11 @@ def compile_scoring(policy: nn.Module, *frozen_or_critics: Any) -> nn.Module:
     """The policy's compiled scoring wrapper; ``frozen_or_critics`` (reference, critic, reward model;
     None or a non-module such as a LoRA policy's adapter-disabled reference is skipped) are
     compiled in place."""
-    compiled = [type(m).__name__ for m in frozen_or_critics if isinstance(m, nn.Module)]
-    for model in frozen_or_critics:
-        if isinstance(model, nn.Module):
-            model.compile()
+    compiled = [model for model in frozen_or_critics if isinstance(model, nn.Module)]
+    for model in compiled:
+        model.compile()
     log.info("torch.compile: the policy's scoring passes and %s (compiled on first use)",
-             ", ".join(compiled) or "no other model")
+             ", ".join(type(model).__name__ for model in compiled) or "no other model")
     return torch.compile(policy)
 
 
