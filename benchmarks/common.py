@@ -90,6 +90,16 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def max_rss_mib() -> float:
+    """This process's peak resident memory since it started (Linux VmHWM), MiB. Not ``ru_maxrss``:
+    that one carries the parent's peak over fork + exec, so a spawned child would report the parent's."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 class PeakMemory:
     """Peak memory over a ``with`` block: resident memory sampled every 5 ms by a thread (the
     process-wide ``ru_maxrss`` cannot tell two frameworks run one after the other apart) and, on

@@ -9,7 +9,7 @@ saved model through the ``hf`` model plugin (``model.lora.r=0`` or ``> 0``) and 
 stage (``run_ppo``: rollout, reference, reward, PPO epochs, optimizer steps) for ``--steps`` PPO
 iterations. Figures, per process (RSS, MiB): after the imports (before the model loads); when the models are
 loaded (policy, critic); once the PPO module holds its reference; the peak
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) at the end of the PPO iterations, before the
+(the process's VmHWM) at the end of the PPO iterations, before the
 export of final/ (``added``: peak - imports); and the peak with the export. By default glibc is
 told to return every freed block of 64 KiB or more to the OS (``--malloc tracking``), so that RSS
 follows the live tensors; ``--malloc default`` keeps glibc's own (dynamic) thresholds, where freed
@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,7 +49,10 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    """This worker's own peak (VmHWM): its ``ru_maxrss`` would start at the parent's peak (fork + exec)."""
+    from common import max_rss_mib
+
+    return int(max_rss_mib() * 2**20)
 
 
 def cpu_model() -> str:

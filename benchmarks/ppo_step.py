@@ -37,8 +37,8 @@ sys.path.insert(0, str(HERE))
 import torch  # noqa: E402
 
 import flops as flops_model  # noqa: E402
-from common import (CONFIGS, PeakMemory, make_prompts, make_tokenizer, make_weights, set_threads,  # noqa: E402
-                    tune_malloc)
+from common import (CONFIGS, PeakMemory, make_prompts, make_tokenizer, make_weights, max_rss_mib,  # noqa: E402
+                    set_threads, tune_malloc)
 from peak import matmul_peaks  # noqa: E402
 
 PHASES = ("generate", "policy_forward", "ref_forward", "value_forward", "reward", "advantages", "ppo_epochs")
@@ -144,15 +144,6 @@ def run_isolated(framework: str, job: RunJob) -> tuple[list[dict], dict]:
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(_isolated_child, (framework, job))
-
-
-def max_rss_mib() -> float:
-    """This process's peak resident memory since it started (Linux VmHWM), MiB. Not ``ru_maxrss``:
-    that one carries the parent's peak over fork + exec, so a spawned child would report the parent's."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def median(xs: list[float]) -> float:
