@@ -108,6 +108,7 @@ class RunJob:
     trl_dir: str
     threads: int
     malloc_tuning: bool
+    old_logprobs: str = "forward"
 
 
 def run_here(framework: str, job: RunJob) -> tuple[list[dict], dict]:
@@ -121,7 +122,8 @@ def run_here(framework: str, job: RunJob) -> tuple[list[dict], dict]:
     with PeakMemory(job.device) as memory:
         if framework == "rlhfkit":
             steps = rlhfkit_runner.run(cfg, weights, tokenizer, prompts, Path(job.rm_path), job.burn_in, job.steps,
-                                       job.precision, job.seed, fast_kernels=job.fast_kernels, device=job.device)
+                                       job.precision, job.seed, fast_kernels=job.fast_kernels, device=job.device,
+                                       old_logprobs=job.old_logprobs)
         else:
             import trl_runner
 
@@ -175,6 +177,9 @@ def arg_parser() -> argparse.ArgumentParser:
     ap.add_argument("--compile", action="store_true",
                     help="rlhfkit with stage.fast_kernels.torch_compile=true (inductor for the scoring passes and "
                     "PPO epochs; compiling happens in the burn-in steps, which are not timed)")
+    ap.add_argument("--old-logprobs", choices=("forward", "sampler"), default="forward",
+                    help="rlhfkit's stage.old_logprobs: forward (the policy's scoring pass, the default) or sampler "
+                         "(the sampler's logprobs, as TRL takes them from generate)")
     ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON result here")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                     help="where both frameworks run (cuda: one GPU; the peaks are measured there)")
@@ -205,15 +210,15 @@ def main(argv: list[str] | None = None) -> dict:
     weights = make_weights(cfg, tokenizer, args.seed)
     print(f"# PPO step benchmark: config={cfg.name} precision={args.precision} threads={threads} malloc_tuning={malloc_tuned} "
           f"burn_in={args.burn_in} steps={args.steps} rounds={args.rounds}"
-          + (f" ablated={','.join(ablated)}" if ablated else "") + (" torch_compile=on" if args.compile else ""),
-          flush=True)
+          + (f" ablated={','.join(ablated)}" if ablated else "") + (" torch_compile=on" if args.compile else "")
+          + (f" old_logprobs={args.old_logprobs}" if args.old_logprobs != "forward" else ""), flush=True)
 
     ours, theirs, run_order, peaks_between, round_ratios = [], [], [], [], []
     memories: dict[str, list[dict]] = {"rlhfkit": [], "trl": []}  # per fresh run (PeakMemory)
     with tempfile.TemporaryDirectory() as tmp:
         rm_path = rlhfkit_runner.save_reward_model(weights, tokenizer, Path(tmp) / "reward_model")
         job = RunJob(cfg.name, args.precision, args.seed, args.burn_in, args.steps, fast_kernels, args.device,
-                     str(rm_path), str(Path(tmp) / "trl"), threads, malloc_tuned)
+                     str(rm_path), str(Path(tmp) / "trl"), threads, malloc_tuned, args.old_logprobs)
         run = run_isolated if args.isolate else run_here
         for r in range(args.rounds):
             if r > 0:  # the peak between rounds too: the best of all probes is the machine's peak
@@ -237,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.profile:
             prof = rlhfkit_runner.Profile(args.burn_in)
             rlhfkit_runner.run(cfg, weights, tokenizer, prompts, rm_path, args.burn_in, args.steps, args.precision,
-                               args.seed, profile=prof, fast_kernels=fast_kernels)
+                               args.seed, profile=prof, fast_kernels=fast_kernels, old_logprobs=args.old_logprobs)
             print(f"# profile of {args.steps} rlhfkit steps (self CPU time):\n{prof.table}\n{prof.table_by_shape}", flush=True)
     peaks_after = {"fp32": matmul_peaks(torch.float32, device=args.device), "bf16": matmul_peaks(torch.bfloat16, device=args.device)}
     probes = [peaks_before, *peaks_between, peaks_after]
@@ -248,6 +253,8 @@ def main(argv: list[str] | None = None) -> dict:
     tokens_per_step = cfg.batch * cfg.response
     step_s = median([s["step_s"] for s in ours])
     phase_flops = flops_model.phase_flops(cfg)
+    if args.old_logprobs == "sampler":  # no policy scoring pass: pi_old's logprobs come from the sampler
+        phase_flops["policy_forward"] = 0.0
     total_flops = sum(phase_flops.values())
     phases = {}
     for name in PHASES:
@@ -264,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
         "malloc_tuning": malloc_tuned,
         "ablated": ablated,
         "torch_compile": args.compile,
+        "old_logprobs": args.old_logprobs,
         "device": device_name(args.device),
         "peak_memory": {framework: _peak_memory(runs, args.isolate) for framework, runs in memories.items() if runs},
         "versions": versions(),

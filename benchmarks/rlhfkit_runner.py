@@ -70,7 +70,7 @@ def save_reward_model(weights: Weights, tokenizer, path: Path) -> Path:
 
 def build_module(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], rm_path: Path,
                  total_steps: int, seed: int = 0, fast_kernels: dict[str, bool] | None = None,
-                 device: str = "cpu") -> PPOModule:
+                 device: str = "cpu", old_logprobs: str = "forward") -> PPOModule:
     plugins = get_plugin_manager()
     value = ScalarHeadModel(copy.deepcopy(weights.value_backbone), role="value")  # its own backbone
     value.head.load_state_dict(weights.value_head.state_dict())
@@ -93,7 +93,7 @@ def build_module(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[st
         missing_eos_penalty=None, whiten_rewards=False, whiten_advantages=True, ptx_coef=0.0,
         grad_clip=1.0,  # the stage's default; TRL's PPO loop does not clip (rlhfkit does a little more work)
         lr=cfg.lr, value_lr=cfg.lr, sample_table_every=0, checkpoint_every=0, last_checkpoint_every=0,
-        fast_kernels=FastKernelsConfig(**(fast_kernels or {})),
+        fast_kernels=FastKernelsConfig(**(fast_kernels or {})), old_logprobs=old_logprobs,
     )
     return PPOModule(
         policy_copy(weights, tokenizer), tokenizer, reward_fn,
@@ -126,10 +126,12 @@ class Profile(pl.Callback):
 
 def run(cfg: BenchConfig, weights: Weights, tokenizer, prompts: list[str], rm_path: Path, burn_in: int, steps: int,
         precision: str, seed: int = 0, profile: Profile | None = None,
-        fast_kernels: dict[str, bool] | None = None, device: str = "cpu") -> list[dict]:
+        fast_kernels: dict[str, bool] | None = None, device: str = "cpu", old_logprobs: str = "forward") -> list[dict]:
     """``burn_in`` + ``steps`` PPO iterations of a fresh module; the records of the last ``steps``.
-    ``fast_kernels``: switches of ``stage.fast_kernels`` to force (the others stay ``auto``)."""
-    module = build_module(cfg, weights, tokenizer, prompts, rm_path, burn_in + steps, seed, fast_kernels, device)
+    ``fast_kernels``: switches of ``stage.fast_kernels`` to force (the others stay ``auto``);
+    ``old_logprobs``: ``stage.old_logprobs`` (forward | sampler)."""
+    module = build_module(cfg, weights, tokenizer, prompts, rm_path, burn_in + steps, seed, fast_kernels, device,
+                          old_logprobs)
     timer = PhaseTimer(torch.cuda.synchronize if device == "cuda" else (lambda: None))
     module.timer = timer
     callback = StepTimer(timer)

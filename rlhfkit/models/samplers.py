@@ -7,7 +7,9 @@ Contract (:func:`rlhfkit.plugins.hookspecs.rlhfkit_samplers`): a sampler has
   out (PPO truncates them at the first EOS, item 21) with each token's log-probability under the
   distribution it was drawn from (temperature and filtering as ``sampling`` says, items 22, 34);
   ``generator`` is the rank's random stream (item 40); ``hints`` are speed switches a sampler may
-  ignore (``preallocated_kv_cache``, ``lm_head_last_only``);
+  ignore (``preallocated_kv_cache``, ``lm_head_last_only``). With ``stage.old_logprobs=sampler``
+  PPO takes these as pi_old's logprobs: a backend of other numerics (a bf16 engine) moves the first
+  PPO ratio away from 1;
 * ``update_weights(policy)``: called after every PPO iteration's updates with the policy whose
   weights changed; a backend that keeps its own copy (a vLLM engine on a GPU) loads them here.
   The built-ins sample from the live policy and have nothing to do.

@@ -51,6 +51,7 @@ def test_the_last_line_is_the_json_result_with_its_keys(result):
     assert memory["cuda_max_allocated_mib"] is None and "trl" not in out["peak_memory"]
     assert memory["own_process"] is False and "process_max_rss_mib" not in memory  # without --isolate
     assert "tokens/s" in stdout and "ppo_epochs" in stdout  # the human-readable table
+    assert out["old_logprobs"] == "forward"
 
 
 def test_every_phase_is_timed_and_the_phases_add_up_to_the_step(result):
@@ -84,6 +85,15 @@ def test_isolated_runs_report_their_own_process_peak_and_compile_is_recorded():
     assert memory["own_process"] is True
     assert memory["rss_peak_mib"] <= memory["process_max_rss_mib"] * 1.01  # the run's peak is within its process's
     assert positive(out["step_s_median"]) and set(out["phases"]) == set(PHASES)
+
+
+def test_old_logprobs_from_the_sampler_drop_the_policy_pass_and_its_flops(result):
+    out, stdout = run_bench("--threads", "1", "--old-logprobs", "sampler")
+    assert out["old_logprobs"] == "sampler" and "old_logprobs=sampler" in stdout
+    assert out["phases"]["policy_forward"]["s_median"] == 0 and out["phases"]["policy_forward"]["gflops"] == 0
+    forward = result[0]
+    assert out["flops_per_step"] == pytest.approx(forward["flops_per_step"]
+                                                  - forward["phases"]["policy_forward"]["gflops"] * 1e9)
 
 
 def test_flops_model_counts_the_config():

@@ -45,6 +45,9 @@ class FastKernelsConfig:
                                                  "lm_head_last_only", "torch_compile")}
 
 
+OLD_LOGPROBS = ("forward", "sampler")  # stage.old_logprobs
+
+
 @dataclass(frozen=True)
 class PPOConfig:
     name: str = "ppo"
@@ -79,6 +82,7 @@ class PPOConfig:
     n_sample_rows: int = 4        # rows of that table
     checkpoint_every: int = 50    # a kept checkpoint iterNNNNNN.ckpt (policy, value, optimizers, KL controller, RNG, data position) every N iterations (0 = never)
     last_checkpoint_every: int = 5  # checkpoints/last.ckpt (the resume point, overwritten) every N iterations and at the end (0 = never)
+    old_logprobs: str = "forward"  # pi_old's logprobs: forward = the policy's scoring pass (item 22); sampler = the sampler's own (TRL's choice: one policy forward fewer per iteration; needs top_k 0, top_p 1)
     fast_kernels: FastKernelsConfig = field(default_factory=FastKernelsConfig)
 
     RULES: ClassVar = {
@@ -91,7 +95,26 @@ class PPOConfig:
         "lr": LEARNING_RATE, "value_lr": LEARNING_RATE, "sample_table_every": NONNEGATIVE_COUNT,
         "n_sample_rows": NONNEGATIVE_COUNT, "checkpoint_every": NONNEGATIVE_COUNT,
         "last_checkpoint_every": NONNEGATIVE_COUNT, "optimizer_mode": one_of("auto", "two", "one"),
+        "old_logprobs": one_of(*OLD_LOGPROBS),
     }
+
+    def cross_checks(self):
+        problem = old_logprobs_problem(self.old_logprobs, self.top_k, self.top_p)
+        if problem:
+            yield "old_logprobs", problem
+
+
+
+def old_logprobs_problem(old_logprobs: str, top_k: int, top_p: float) -> str | None:
+    """Why ``stage.old_logprobs`` cannot be used with this sampling, or None: an unknown source, or
+    "sampler" with top-k/top-p filtering, whose logprobs are of the truncated distribution, not of
+    pi_old (items 22, 34)."""
+    if old_logprobs not in OLD_LOGPROBS:
+        return f"{old_logprobs!r} is not accepted; accepted: {', '.join(OLD_LOGPROBS)}"
+    if old_logprobs == "sampler" and (top_k or top_p < 1.0):
+        return (f"'sampler' needs unfiltered sampling (stage.top_k 0 and stage.top_p 1.0, item 34), got top_k "
+                f"{top_k}, top_p {top_p}: a filtered sampler's logprobs are not the policy's; use old_logprobs=forward")
+    return None
 
 
 def check_minibatch(config: PPOConfig, group_size: int) -> None:

@@ -244,7 +244,7 @@ class PPOModule(pl.LightningModule):
                                    c.missing_eos_penalty, c.missing_eos_mode, timer=self.timer,
                                    reward_name=self.reward_name, lm_head_last_only=self.kernels["lm_head_last_only"],
                                    preallocated_kv_cache=self.kernels["preallocated_kv_cache"], sampler=self.sampler,
-                                   scoring_policy=self.scoring["policy"])
+                                   scoring_policy=self.scoring["policy"], old_logprobs=c.old_logprobs)
         except NonFiniteError as err:  # a reward plugin's NaN/inf: the same stop as a NaN loss
             raise NonFiniteError(f"stage ppo: step {self.iteration + 1}: {err}; the run stopped there, nothing "
                                  f"non-finite was written (last good checkpoint: {last_good_checkpoint(self.run_dir)})"

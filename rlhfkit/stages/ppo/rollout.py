@@ -10,6 +10,9 @@ What happens to a batch of prompts (RLHF_DETAILS items 15, 19, 21-23, 34, 35, 38
    including EOS; later tokens are padding.
 4. ONE forward of the policy (old logprobs), the reference (frozen SFT) and the value model over
    prompt + response, position ids from the mask, logprobs at the same temperature (item 22).
+   With ``old_logprobs="sampler"`` the policy's pass is skipped and the sampler's own logprobs
+   are the old ones (as TRL's PPO takes them from ``generate``'s logits): one policy forward
+   fewer per iteration, and the entropy is then the sampled estimate -log pi(y_t).
 5. The responses are decoded (special tokens skipped) and scored by the reward function; a
    response that never produced EOS can be penalised (item 21). The reward model reads the
    truncated text; logprobs and values use the raw tokens (item 38).
@@ -35,7 +38,9 @@ from rlhfkit.algos.sampling import truncate_at_eos
 from rlhfkit.models.encoding import encode_prompts
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
 from rlhfkit.models.samplers import AutoSampler
+from rlhfkit.errors import ConfigError
 from rlhfkit.rewards.base import check_scores
+from rlhfkit.stages.ppo.config import old_logprobs_problem
 
 
 @dataclass
@@ -55,7 +60,8 @@ class Rollout:
         ref_logprobs (B, R): the same under the frozen reference (SFT) policy.
         values (B, R) or None: V(x, y_<t), the critic's value of the state before token t;
             None for critic-free estimators.
-        entropy (B, R): entropy of pi_old's next-token distribution at each response position.
+        entropy (B, R): entropy of pi_old's next-token distribution at each response position
+            (with old logprobs from the sampler: its one-sample estimate -logprobs).
     Scores:
         raw_scores (B,): the reward function's output.
         scores (B,): after the missing-EOS penalty (item 21); what the policy is trained on.
@@ -135,6 +141,14 @@ RewardFn = Callable[[list[str], list[str]], torch.Tensor]
 
 
 @torch.no_grad()
+def check_old_logprobs(old_logprobs: str, sampling: SamplingConfig) -> None:
+    """The rule of ``stage.old_logprobs`` (:func:`rlhfkit.stages.ppo.config.old_logprobs_problem`) for
+    callers of :func:`make_rollout` that build no :class:`PPOConfig`."""
+    problem = old_logprobs_problem(old_logprobs, sampling.top_k, sampling.top_p)
+    if problem:
+        raise ConfigError(f"config key 'stage.old_logprobs': {problem}")
+
+
 def check_sampled(out, prompt_ids: torch.Tensor, sampling: SamplingConfig, sampler) -> tuple[torch.Tensor, torch.Tensor]:
     """A sampler's ``(tokens (B, R), logprobs (B, R))`` checked against the contract (one line naming it)."""
     name = type(sampler).__name__
@@ -172,6 +186,7 @@ def make_rollout(
     preallocated_kv_cache: bool | None = None,
     sampler=None,
     scoring_policy: nn.Module | None = None,
+    old_logprobs: str = "forward",
 ) -> Rollout:
     """Sample one response per prompt and score it (steps 1-5 of the module docstring).
 
@@ -198,12 +213,15 @@ def make_rollout(
             None = ``auto``. Its output is checked against the contract.
         scoring_policy: the policy's forward for its scoring pass (the same module under a
             ``torch.compile`` wrapper: :mod:`rlhfkit.models.compile_scoring`); None = ``policy``.
+        old_logprobs: "forward" (the policy's scoring pass, item 22) or "sampler" (the sampler's logprobs,
+            no policy pass; needs unfiltered sampling, top_k 0 and top_p 1, item 34).
 
     Returns:
         A :class:`Rollout` without advantages (see :func:`add_advantages`).
     """
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
         raise ValueError("the tokenizer needs a pad token distinct from EOS (RLHF_DETAILS item 35)")
+    check_old_logprobs(old_logprobs, sampling)
     models = [m for m in (policy, ref_policy, value_model) if m is not None]
     for m in models:
         m.eval()  # item 23: no dropout in any model during RL
@@ -213,7 +231,7 @@ def make_rollout(
     prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
     with timed_phase(timer, "generate"):
         sampler = sampler if sampler is not None else AutoSampler()
-        raw, _ = check_sampled(sampler.sample(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id,
+        raw, sampled_logprobs = check_sampled(sampler.sample(policy, prompt_ids, prompt_mask, sampling, tokenizer.eos_token_id,
                                               generator, preallocated_kv_cache=preallocated_kv_cache,
                                               lm_head_last_only=lm_head_last_only),
                                prompt_ids, sampling, sampler)  # (B, R), (B, R)
@@ -222,12 +240,17 @@ def make_rollout(
     input_ids = torch.cat([prompt_ids, response_ids], dim=1)  # (B, P + R)
     attention_mask = torch.cat([prompt_mask, response_mask], dim=1)  # (B, P + R)
     p = prompt_ids.shape[1]
-    with timed_phase(timer, "policy_forward"):
-        logits = response_logits(scoring_policy if scoring_policy is not None else policy, input_ids, attention_mask,
-                                 p, lm_head_last_only)  # (B, R, V)
-        logprobs = logprobs_from_logits(logits, response_ids, sampling.temperature)  # (B, R) item 22
-        entropy = entropy_from_logits(logits, sampling.temperature)  # (B, R)
-        del logits
+    if old_logprobs == "sampler":
+        # (B, R) at temperature T (the sampler's contract); what a sampler returns after EOS never counts (item 21)
+        logprobs = sampled_logprobs.to(device=device, dtype=torch.float32).masked_fill(response_mask == 0, 0.0)
+        entropy = -logprobs  # (B, R): E_y[-log pi(y)] = H, one sample per position
+    else:
+        with timed_phase(timer, "policy_forward"):
+            logits = response_logits(scoring_policy if scoring_policy is not None else policy, input_ids,
+                                     attention_mask, p, lm_head_last_only)  # (B, R, V)
+            logprobs = logprobs_from_logits(logits, response_ids, sampling.temperature)  # (B, R) item 22
+            entropy = entropy_from_logits(logits, sampling.temperature)  # (B, R)
+            del logits
     with timed_phase(timer, "ref_forward"):
         ref_logits = response_logits(ref_policy, input_ids, attention_mask, p, lm_head_last_only)  # (B, R, V)
         ref_logprobs = logprobs_from_logits(ref_logits, response_ids, sampling.temperature)  # (B, R) item 22

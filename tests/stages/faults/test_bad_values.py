@@ -32,6 +32,8 @@ CASES = [
     (["stage=ppo", "stage.fast_kernels.fused_gelu=maybe"], "stage.fast_kernels.fused_gelu", "auto, true or false"),
     (["stage=ppo", "stage.fast_kernels.torch_compile=yes please"], "stage.fast_kernels.torch_compile",
      "auto, true or false"),
+    (["stage=ppo", "stage.old_logprobs=cached"], "stage.old_logprobs", "forward, sampler"),
+    (["stage=ppo", "stage.old_logprobs=sampler", "stage.top_k=40"], "stage.old_logprobs", "top_k 0"),
     (["stage=ppo", "kl=adaptive", "kl.target=0"], "kl", "target"),
     (["stage=ppo", "kl=fixed", "kl.kl_coef=-1"], "kl", "kl_coef"),
     (["stage=ppo", "kl.estimator=k9"], "kl.estimator", "k1"),

@@ -234,3 +234,17 @@ def test_ddp_two_cpu_processes(tmp_path, data):
     state = torch.load(run / "checkpoints" / "iter000003.ckpt", weights_only=False)
     per_rank = state["ppo"]["rng_per_rank"]
     assert len(per_rank) == 2 and not torch.equal(per_rank[0]["sampler"], per_rank[1]["sampler"])  # item 40
+
+
+def test_old_logprobs_from_the_sampler_train_as_the_scoring_pass_does(tmp_path, data):
+    """stage.old_logprobs=sampler: the first iteration samples the same responses and its KL, score and
+    first PPO ratio (approxkl, clipfrac) come out as with the policy's scoring pass."""
+    rows = {}
+    for mode in ("forward", "sampler"):
+        run_in_process(tmp_path / mode, f"data.prompts.train.path={data['prompts']}", *KEYWORD,
+                       f"stage.old_logprobs={mode}", "stage.total_steps=2", "stage.ppo_epochs=1")
+        rows[mode] = history(tmp_path / mode)
+    assert len(rows["sampler"]) == 2
+    first = {mode: r[0] for mode, r in rows.items()}
+    for key in ("objective/score", "objective/kl", "ppo/response_length", "ppo/policy/approxkl", "ppo/policy/clipfrac"):
+        assert first["sampler"][key] == pytest.approx(first["forward"][key], abs=1e-5), key

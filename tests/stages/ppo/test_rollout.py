@@ -164,3 +164,54 @@ def test_pad_equal_to_eos_is_refused(bundle):
     tok.pad_token = tok.eos_token
     with pytest.raises(ValueError, match="item 35"):
         make_rollout(PROMPTS, bundle.model, bundle.model, None, LengthReward(), tok, SamplingConfig(4), 32)
+
+
+@pytest.mark.parametrize("sampler", ["auto", "hf_generate"])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_old_logprobs_from_the_sampler_equal_the_scoring_pass(bundle, sampler, temperature):
+    """``stage.old_logprobs=sampler`` takes pi_old from the sampler (TRL's choice) instead of the policy's
+    scoring pass: the same tokens and, within fp32 rounding, the same logprobs at the same temperature
+    (item 22); 0 after EOS (item 21); the entropy is the one-sample estimate -log pi(y_t)."""
+    from rlhfkit.models.samplers import SAMPLERS
+
+    sampling = SamplingConfig(max_new_tokens=8, temperature=temperature)
+    value = scalar_model_from(bundle, "value", head_init_std=0.1)
+    runs = {mode: rollout_of(bundle, PROMPTS * 4, sampling, seed=3, value=value, sampler=SAMPLERS[sampler](),
+                             old_logprobs=mode) for mode in ("forward", "sampler")}
+    forward, sampled = runs["forward"], runs["sampler"]
+    assert torch.equal(forward.response_ids, sampled.response_ids)  # one random stream, one sample
+    assert bool((forward.response_mask == 0).any()), "some responses end early: the masking is exercised"
+    torch.testing.assert_close(sampled.logprobs, forward.logprobs, atol=1e-5, rtol=1e-5)
+    assert torch.all(sampled.logprobs[forward.response_mask == 0] == 0)
+    torch.testing.assert_close(sampled.entropy, -sampled.logprobs)
+    torch.testing.assert_close(sampled.ref_logprobs, forward.ref_logprobs)
+    torch.testing.assert_close(sampled.values, forward.values)
+
+
+def test_old_logprobs_from_the_sampler_skip_the_policy_pass(bundle):
+    class Timer:
+        def __init__(self):
+            self.phases = []
+
+        def phase(self, name):
+            self.phases.append(name)
+            from contextlib import nullcontext
+            return nullcontext()
+
+    timers = {mode: Timer() for mode in ("forward", "sampler")}
+    for mode, timer in timers.items():
+        rollout_of(bundle, PROMPTS, SamplingConfig(max_new_tokens=4), timer=timer, old_logprobs=mode)
+    assert "policy_forward" in timers["forward"].phases and "policy_forward" not in timers["sampler"].phases
+
+
+@pytest.mark.parametrize("sampling, message", [
+    (SamplingConfig(max_new_tokens=4, top_k=5), "top_k 5"),
+    (SamplingConfig(max_new_tokens=4, top_p=0.9), "top_p 0.9"),
+])
+def test_old_logprobs_from_a_filtering_sampler_are_refused(bundle, sampling, message):
+    from rlhfkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"stage\.old_logprobs.*{message}"):
+        rollout_of(bundle, PROMPTS, sampling, old_logprobs="sampler")
+    with pytest.raises(ConfigError, match=r"stage\.old_logprobs.*'fresh'.*forward, sampler"):
+        rollout_of(bundle, PROMPTS, SamplingConfig(max_new_tokens=4), old_logprobs="fresh")
