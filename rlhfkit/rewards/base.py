@@ -16,6 +16,26 @@ class RewardFn(Protocol):
         ...
 
 
+def reward_parts(reward_fn: object) -> list[object]:
+    """A reward plugin and, recursively, the parts of a weighted sum (``.parts``: (name, weight, reward))."""
+    out = [reward_fn]
+    for _, _, part in getattr(reward_fn, "parts", []) or []:
+        out += reward_parts(part)
+    return out
+
+
+def place_rewards(reward_fn: object, device: torch.device) -> list[str]:
+    """Call the optional ``place(device)`` hook of a reward plugin and of every part of it: a model-backed
+    reward whose device is ``auto`` moves there (PPO calls this with the policy's device once the
+    strategy has placed it). Returns the names of the rewards that moved."""
+    moved = []
+    for part in reward_parts(reward_fn):
+        place = getattr(part, "place", None)
+        if callable(place) and place(device):
+            moved.append(type(part).__name__)
+    return moved
+
+
 def check_scores(scores: torch.Tensor, batch: int, who: str) -> torch.Tensor:
     """Guard the contract so a plugin's mistake surfaces where it happens."""
     if not isinstance(scores, torch.Tensor) or scores.shape != (batch,):

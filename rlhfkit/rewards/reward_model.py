@@ -148,13 +148,14 @@ class RewardModelFn:
         batch_size: pairs per forward pass.
         normalise: apply the saved gain/offset (item 9); off gives the raw head output (a third
             party's model has none: the same either way).
-        device: where the RM runs.
+        device: where the RM runs: "auto" = on the CPU until :meth:`place` moves it to the policy's
+            device (PPO does, once the strategy has placed the policy), or a torch device ("cuda:1").
         chat_template: "auto", "true" or "false": when conversational prompts are rendered with the
             RM's own chat template (module doc).
     """
 
     def __init__(self, path: str, max_length: int = 256, batch_size: int = 64, normalise: bool = True,
-                 device: str = "cpu", chat_template: str | bool = "auto") -> None:
+                 device: str = "auto", chat_template: str | bool = "auto") -> None:
         if not Path(path).exists():
             raise FileNotFoundError(f"reward.path: no reward model at '{path}'")
         mode = str(chat_template).lower()
@@ -164,6 +165,8 @@ class RewardModelFn:
             raise ConfigError(f"reward.chat_template: '{chat_template}' is not one of {', '.join(CHAT_TEMPLATE_MODES)}")
         self.path = str(path)
         self.model, self.tokenizer = load_scalar_bundle(path, role="reward")
+        self.follows_policy = str(device) == "auto"
+        device = torch.device("cpu") if self.follows_policy else torch.device(device)
         self.model.eval().to(device)  # item 23: dropout off while it judges
         self.max_length, self.batch_size, self.normalise, self.device = max_length, batch_size, normalise, device
         self.third_party = self.model.source == "hf"
@@ -183,6 +186,16 @@ class RewardModelFn:
         self.parsers: list[ConversationParser] = [hh_parser()] if self.use_chat_template else []
         self.rendered = {"chat_template": 0, "text": 0}  # pairs encoded each way (logged once)
         self._logged = self._template_failed = False
+
+    def place(self, device: torch.device | str) -> bool:
+        """With ``device: auto``, move the RM to ``device`` (the policy's) and say so; an explicit device stays."""
+        device = torch.device(device)
+        if not self.follows_policy or device == self.device:
+            return False
+        self.model.to(device)
+        self.device = device
+        log.info("reward model %s: on %s, the policy's device (reward.device=auto)", self.path, device)
+        return True
 
     def set_policy_tokenizer(self, tokenizer: Any) -> None:
         """The tokenizer whose chat template rendered the prompts (PPO's policy): its renderings

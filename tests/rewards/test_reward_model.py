@@ -169,3 +169,40 @@ def test_ppo_against_a_third_party_rm_with_another_tokenizer(tmp_path, caplog):
     history = [json.loads(line) for line in (run / "ppo_history.jsonl").read_text().splitlines()]
     assert len(history) == 2 and all(torch.isfinite(torch.tensor(r["objective/score"])) for r in history)
     assert (run / "final" / "model.safetensors").exists() and (run / "final_value" / "scalar_head.safetensors").exists()
+
+
+def test_device_auto_follows_the_policy_and_an_explicit_device_stays(tmp_path):
+    """reward.device=auto: the RM starts on the CPU and `place` (PPO's on_fit_start, with the policy's
+    device) moves it; a set device is left alone. The meta device stands in for a GPU here."""
+    from rlhfkit.rewards.base import place_rewards
+
+    rm = third_party_rm(tmp_path / "rm")
+    follows = RewardModelFn(str(rm), max_length=64)
+    assert follows.device == torch.device("cpu") and next(follows.model.parameters()).device.type == "cpu"
+    assert not follows.place("cpu")  # already there
+    assert place_rewards(follows, torch.device("meta")) == ["RewardModelFn"]
+    assert follows.device.type == "meta" and {p.device.type for p in follows.model.parameters()} == {"meta"}
+
+    pinned = RewardModelFn(str(rm), max_length=64, device="cpu")
+    assert not pinned.place(torch.device("meta")) and next(pinned.model.parameters()).device.type == "cpu"
+
+
+def test_place_reaches_every_part_of_a_weighted_sum():
+    from rlhfkit.rewards.base import place_rewards
+
+    class Part:
+        def __init__(self):
+            self.placed = []
+
+        def place(self, device):
+            self.placed.append(device)
+            return True
+
+    class Plain:  # a rule reward: no hook, nothing to move
+        pass
+
+    inner, outer = Part(), Part()
+    nested = type("Sum", (), {"parts": [("inner", 1.0, inner), ("rule", 0.5, Plain())]})()
+    top = type("Sum", (), {"parts": [("nested", 1.0, nested), ("outer", 1.0, outer)]})()
+    assert place_rewards(top, torch.device("cpu")) == ["Part", "Part"]
+    assert inner.placed == outer.placed == [torch.device("cpu")]

@@ -17,6 +17,7 @@ from rlhfkit.models import ModelBundle, ScalarHeadModel, scalar_model_from
 from rlhfkit.models.lora import LoraOptions, apply_lora_to_body, lora_options, plain_body
 from rlhfkit.plugins import PluginManager
 from rlhfkit.plugins.config_specs import as_spec
+from rlhfkit.rewards.base import reward_parts
 from rlhfkit.stages.data_sources import chat_template_choice, load_split
 from rlhfkit.stages.examples_preview import prompt_preview, write_preview
 from rlhfkit.stages.lifecycle import StageRun, log_to_trainer, trainer_metrics
@@ -109,14 +110,6 @@ def _adapted(critic: ScalarHeadModel, lora: LoraOptions | None, what: str) -> Sc
     return critic
 
 
-def _reward_parts(reward_fn: Any) -> list[Any]:
-    """A reward plugin and, recursively, the parts of a weighted sum."""
-    out = [reward_fn]
-    for _, _, part in getattr(reward_fn, "parts", []) or []:
-        out += _reward_parts(part)
-    return out
-
-
 def check_reward_tokenizers(reward_fn: Any, tokenizer) -> dict[str, bool]:
     """Item 38 for the reward: whether each reward model plugin (weighted sums included) shares the
     policy's tokenizer, logged; ``{RM path: same tokenizer}``.
@@ -128,7 +121,7 @@ def check_reward_tokenizers(reward_fn: Any, tokenizer) -> dict[str, bool]:
     :func:`build_value_model` refuses an RM with another one.
     """
     shares: dict[str, bool] = {}
-    for part in _reward_parts(reward_fn):
+    for part in reward_parts(reward_fn):
         other = getattr(part, "tokenizer", None)
         if other is None:
             continue

@@ -44,6 +44,7 @@ from rlhfkit.models.fast_kernels import apply_fast_kernels
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
 from rlhfkit.models.hf import checkpointing_enabled, checkpointing_in_eval
 from rlhfkit.models.lora import AdapterDisabledReference, is_lora, plain_body, policy_body_copy
+from rlhfkit.rewards.base import place_rewards
 from rlhfkit.models.samplers import AutoSampler
 from rlhfkit.models.scalar_head import ScalarHeadModel
 from rlhfkit.stages.finite_guard import check_finite, last_good_checkpoint
@@ -179,6 +180,9 @@ class PPOModule(pl.LightningModule):
         self.prompt_stream.shard(self.global_rank, self.trainer.world_size)  # each rank its own prompts
         if self.ptx_stream is not None:
             self.ptx_stream.shard(self.global_rank, self.trainer.world_size)
+
+    def on_fit_start(self) -> None:
+        place_rewards(self.reward_fn, self.device)  # a reward model with device auto joins the policy's device
 
     def train_dataloader(self) -> BatchStream:
         """One Lightning epoch of ``total_steps`` batches, one per PPO iteration (so the progress bar

@@ -248,3 +248,14 @@ def test_old_logprobs_from_the_sampler_train_as_the_scoring_pass_does(tmp_path, 
     first = {mode: r[0] for mode, r in rows.items()}
     for key in ("objective/score", "objective/kl", "ppo/response_length", "ppo/policy/approxkl", "ppo/policy/clipfrac"):
         assert first["sampler"][key] == pytest.approx(first["forward"][key], abs=1e-5), key
+
+
+def test_the_reward_is_placed_on_the_policys_device_at_fit_start(tmp_path, data, monkeypatch):
+    """PPO calls the reward's optional place(device) hook with the policy's device once the trainer
+    has placed the policy (reward.device=auto for a reward model)."""
+    from rlhfkit.rewards import KeywordReward
+
+    placed = []
+    monkeypatch.setattr(KeywordReward, "place", lambda self, device: placed.append(device) or False, raising=False)
+    run_in_process(tmp_path / "run", f"data.prompts.train.path={data['prompts']}", *KEYWORD, "stage.total_steps=1")
+    assert placed == [torch.device("cpu")]
