@@ -80,6 +80,25 @@ def test_lora_ppo_module_shares_the_weights_with_its_reference(tmp_path):
                   value_model=scalar_model_from(bundle, "value"))
 
 
+def test_torch_compile_with_a_lora_policy_warns_that_it_is_not_verified(tmp_path, caplog):
+    import logging
+
+    from rlhfkit.models import load_hf, scalar_model_from
+    from rlhfkit.plugins import get_plugin_manager
+    from rlhfkit.stages.ppo.config import FastKernelsConfig, PPOConfig
+
+    bundle = load_hf(str(save_tiny_hf(tmp_path / "llama", "llama")), lora={"r": 4})
+    plugins = get_plugin_manager()
+    with caplog.at_level(logging.WARNING, logger="rlhfkit.stages.ppo.module"):
+        PPOModule(bundle.model, bundle.tokenizer, lambda p, r: torch.zeros(len(p)),
+                  plugins.build("kl_controller", {"name": "fixed", "kl_coef": 0.1}, "kl"),
+                  plugins.build("advantage", {"name": "gae"}, "advantage"),
+                  lambda params, lr: torch.optim.AdamW(params, lr=lr), None, ["hello"] * 8,
+                  PPOConfig(rollout_batch_size=4, minibatch_size=4, fast_kernels=FastKernelsConfig(torch_compile=True)),
+                  value_model=scalar_model_from(bundle, "value"))
+    assert any("torch_compile with a LoRA policy is not verified" in r.getMessage() for r in caplog.records)
+
+
 def test_a_mamba_policy_runs_ppo_with_generate(tmp_path, caplog):
     import logging
 
