@@ -149,10 +149,6 @@ class PPOModule(pl.LightningModule):
         # state dict keeps one copy of the policy), the reference, critic and reward model in place
         self.scoring = {"policy": policy}
         if self.kernels["torch_compile"]:
-            if is_lora(policy):
-                log.warning("stage.fast_kernels.torch_compile with a LoRA policy is not verified: a 2-iteration run "
-                            "of a tiny Llama (LR 0 in warm-up, so the policy stays its reference) logged "
-                            "objective/kl -0.0046 at iteration 2 where eager logs 0.0 (not diagnosed; benchmarks/README.md)")
             self.scoring["policy"] = compile_scoring(policy, self.ref_policy, value_model,
                                                      getattr(reward_fn, "model", None))
         self.checkpointing = checkpointing_enabled(policy) or (value_model is not None
