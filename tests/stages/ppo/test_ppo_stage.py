@@ -259,3 +259,21 @@ def test_the_reward_is_placed_on_the_policys_device_at_fit_start(tmp_path, data,
     monkeypatch.setattr(KeywordReward, "place", lambda self, device: placed.append(device) or False, raising=False)
     run_in_process(tmp_path / "run", f"data.prompts.train.path={data['prompts']}", *KEYWORD, "stage.total_steps=1")
     assert placed == [torch.device("cpu")]
+
+
+def test_torch_compile_under_ddp_trains_as_eager(tmp_path, data):
+    """stage.fast_kernels.torch_compile=true with two gloo processes: each rank compiles its own models,
+    and the run logs the eager run's figures (a varying reward, so the advantages are not all 0)."""
+    rows = {}
+    for compiled in ("false", "true"):
+        runs = tmp_path / compiled
+        result = run_cli("train", "stage=ppo", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                         f"data.prompts.train.path={data['prompts']}", "reward=length", *TINY, "stage.total_steps=3",
+                         "stage.checkpoint_every=0", f"stage.fast_kernels.torch_compile={compiled}", "logger=csv",
+                         "callbacks=none", f"paths.runs_dir={runs}", env={"OMP_NUM_THREADS": "1"}, timeout=600)
+        assert result.returncode == 0, result.stderr[-4000:]
+        rows[compiled] = history(single_run_dir(runs))
+    assert len(rows["true"]) == 3 and rows["false"][-1]["objective/kl"] > 0
+    for eager, compiled in zip(rows["false"], rows["true"]):
+        for key in ("objective/score", "objective/kl", "ppo/policy/approxkl", "ppo/val/loss"):
+            assert compiled[key] == pytest.approx(eager[key], rel=1e-3, abs=1e-6), key
