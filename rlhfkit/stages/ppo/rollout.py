@@ -35,10 +35,10 @@ from torch import nn
 from rlhfkit.algos import apply_missing_eos_penalty, entropy_from_logits, logprobs_from_logits, shape_rewards
 from rlhfkit.algos.global_stats import AllReduce, global_whiten
 from rlhfkit.algos.sampling import truncate_at_eos
+from rlhfkit.errors import ConfigError
 from rlhfkit.models.encoding import encode_prompts
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
 from rlhfkit.models.samplers import AutoSampler
-from rlhfkit.errors import ConfigError
 from rlhfkit.rewards.base import check_scores
 from rlhfkit.stages.ppo.config import old_logprobs_problem
 
@@ -140,7 +140,6 @@ def timed_phase(timer, name: str) -> AbstractContextManager:
 RewardFn = Callable[[list[str], list[str]], torch.Tensor]
 
 
-@torch.no_grad()
 def check_old_logprobs(old_logprobs: str, sampling: SamplingConfig) -> None:
     """The rule of ``stage.old_logprobs`` (:func:`rlhfkit.stages.ppo.config.old_logprobs_problem`) for
     callers of :func:`make_rollout` that build no :class:`PPOConfig`."""
@@ -149,6 +148,7 @@ def check_old_logprobs(old_logprobs: str, sampling: SamplingConfig) -> None:
         raise ConfigError(f"config key 'stage.old_logprobs': {problem}")
 
 
+@torch.no_grad()
 def check_sampled(out, prompt_ids: torch.Tensor, sampling: SamplingConfig, sampler) -> tuple[torch.Tensor, torch.Tensor]:
     """A sampler's ``(tokens (B, R), logprobs (B, R))`` checked against the contract (one line naming it)."""
     name = type(sampler).__name__
