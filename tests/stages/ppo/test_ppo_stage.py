@@ -222,20 +222,6 @@ def test_prompt_stream_is_resumable_and_sharded():
 
 
 @pytest.mark.ddp
-def test_ddp_two_cpu_processes(tmp_path, data):
-    result = run_cli("train", "stage=ppo", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                     f"data.prompts.train.path={data['prompts']}", *KEYWORD, *TINY, "stage.total_steps=3",
-                     "stage.checkpoint_every=3", "logger=csv", "callbacks=none", f"paths.runs_dir={tmp_path}",
-                     env={"OMP_NUM_THREADS": "1"}, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "gloo" in result.stdout + result.stderr
-    run = single_run_dir(tmp_path)
-    assert len(history(run)) == 3 and (run / "final" / "model.safetensors").exists()
-    state = torch.load(run / "checkpoints" / "iter000003.ckpt", weights_only=False)
-    per_rank = state["ppo"]["rng_per_rank"]
-    assert len(per_rank) == 2 and not torch.equal(per_rank[0]["sampler"], per_rank[1]["sampler"])  # item 40
-
-
 def test_old_logprobs_from_the_sampler_train_as_the_scoring_pass_does(tmp_path, data):
     """stage.old_logprobs=sampler: the first iteration samples the same responses and its KL, score and
     first PPO ratio (approxkl, clipfrac) come out as with the policy's scoring pass."""
@@ -261,19 +247,26 @@ def test_the_reward_is_placed_on_the_policys_device_at_fit_start(tmp_path, data,
     assert placed == [torch.device("cpu")]
 
 
-def test_torch_compile_under_ddp_trains_as_eager(tmp_path, data):
-    """stage.fast_kernels.torch_compile=true with two gloo processes: each rank compiles its own models,
-    and the run logs the eager run's figures (a varying reward, so the advantages are not all 0)."""
+def test_ddp_two_cpu_processes_eager_and_compiled(tmp_path, data):
+    """Two gloo processes: each rank samples with its own random stream (item 40) and the run exports
+    and checkpoints; with stage.fast_kernels.torch_compile=true each rank compiles its own models and
+    the run logs the eager run's figures (a varying reward, so the advantages are not all 0)."""
     rows = {}
     for compiled in ("false", "true"):
         runs = tmp_path / compiled
         result = run_cli("train", "stage=ppo", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
                          f"data.prompts.train.path={data['prompts']}", "reward=length", *TINY, "stage.total_steps=3",
-                         "stage.checkpoint_every=0", f"stage.fast_kernels.torch_compile={compiled}", "logger=csv",
+                         "stage.checkpoint_every=3", f"stage.fast_kernels.torch_compile={compiled}", "logger=csv",
                          "callbacks=none", f"paths.runs_dir={runs}", env={"OMP_NUM_THREADS": "1"}, timeout=600)
         assert result.returncode == 0, result.stderr[-4000:]
-        rows[compiled] = history(single_run_dir(runs))
-    assert len(rows["true"]) == 3 and rows["false"][-1]["objective/kl"] > 0
+        assert "gloo" in result.stdout + result.stderr
+        run = single_run_dir(runs)
+        rows[compiled] = history(run)
+        assert len(rows[compiled]) == 3 and (run / "final" / "model.safetensors").exists()
+        state = torch.load(run / "checkpoints" / "iter000003.ckpt", weights_only=False)
+        per_rank = state["ppo"]["rng_per_rank"]
+        assert len(per_rank) == 2 and not torch.equal(per_rank[0]["sampler"], per_rank[1]["sampler"])  # item 40
+    assert rows["false"][-1]["objective/kl"] > 0
     for eager, compiled in zip(rows["false"], rows["true"]):
         for key in ("objective/score", "objective/kl", "ppo/policy/approxkl", "ppo/val/loss"):
             assert compiled[key] == pytest.approx(eager[key], rel=1e-3, abs=1e-6), key
