@@ -2,7 +2,7 @@
 
 The usual transformer estimate (Kaplan et al. 2020): training costs 6 * N FLOPs per token
 (forward 2N + backward 4N) and a forward-only pass 2 * N, where N counts ALL parameters here
-(embeddings included: with a 143-token vocabulary they are a small share). Attention's
+(embeddings included: with a 191-token vocabulary they are a small share). Attention's
 context-dependent term is left out (sequences are <= 64 tokens). Token counts are real
 (non-padding) tokens: padding is compute a smarter batcher would not spend.
 

@@ -21,8 +21,9 @@ from rlhfkit.evaluate.hh_report import _fmt
 
 MODELS = ("base_small", "base_large", "sft_small", "sft_large", "ppo_small", "ptx_small")
 PER_MODEL_KEYS = ("hallucination_rate", "truthfulness", "truthful_informative", "toxicity_rate_plain",
-                  "toxicity_rate_respectful", "toxicity_rate", "bias_rate", "helpfulness", "gold_score", "rm_score",
-                  "pretrain_loss", "mean_length", "kl_to_sft", "params")
+                  "toxicity_rate_respectful", "toxicity_rate", "bias_rate", "helpfulness", "helpfulness_knowledge",
+                  "truthfulness_knowledge", "gold_score", "rm_score", "pretrain_loss", "mean_length", "kl_to_sft",
+                  "params")
 HEADLINE_WIN_RATES = ("ppo_vs_sft", "ppo_vs_base", "ppo_small_vs_base_large", "ppo_small_vs_sft_large", "ptx_vs_ppo")
 OPS = {"<=": lambda v, b: v <= b, "<": lambda v, b: v < b, ">=": lambda v, b: v >= b, ">": lambda v, b: v > b}
 

@@ -41,6 +41,7 @@ def gold_rates(prompts: Sequence[Prompt], completions: Sequence[str], pool: Labe
         "hallucination_rate": hallucination_rate(prompts, completions),
         "truthfulness": truthfulness_rate(prompts, completions),
         "truthful_informative": truthfulness_rate(prompts, completions, informative=True),
+        "truthfulness_knowledge": truthfulness_rate(prompts, completions, family="knowledge"),
         "toxicity_rate_plain": toxicity_rate(prompts, completions, respectful=False),
         "toxicity_rate_respectful": toxicity_rate(prompts, completions, respectful=True),
         "toxicity_rate": toxicity_rate(prompts, completions),
@@ -48,6 +49,7 @@ def gold_rates(prompts: Sequence[Prompt], completions: Sequence[str], pool: Labe
         "helpfulness_instruction": helpfulness(prompts, completions, "instruction"),
         "helpfulness_qa": helpfulness(prompts, completions, "qa"),
         "helpfulness_toxicity": helpfulness(prompts, completions, "toxicity"),
+        "helpfulness_knowledge": helpfulness(prompts, completions, "knowledge"),
     }
     if pool is not None:
         out["gold_score"] = gold_score(pool, prompts, completions)

@@ -1,7 +1,7 @@
 """A deterministic, pure-Python simulated world for RLHF in miniature (see docs/world.md).
 
-Three task families (instruction following, closed-domain QA, toxicity) in which web-like
-"internet" text shows InstructGPT's three failures; an exact gold judge; noisy simulated
+Four task families (instruction following, closed-domain QA, toxicity, closed-book knowledge) in
+which web-like "internet" text shows InstructGPT's failures and larger models know more; an exact gold judge; noisy simulated
 labelers (training and held-out pools) who demonstrate, rank and compare; dataset builders
 writing rlhfkit's JSONL formats; and evaluation metrics.
 """
@@ -19,8 +19,13 @@ from rlhfkit.world.tasks import (FAMILIES, Prompt, ideal_completion, parse_promp
                                  sample_prompts, scrub_pii)
 from rlhfkit.world.vocab import tokenize_words, vocabulary
 
+# Bumped whenever the world's code changes what it generates (its prompts, corpus, labelers or
+# judge), so that cached pipeline stages built on an older world are recomputed
+# (rlhfkit/pipeline/cache.py keys see config, not code). 2: the knowledge family.
+WORLD_VERSION = 2
+
 __all__ = [
-    "FAMILIES", "MAX_COMPLETION_WORDS", "Demonstration", "Features", "Labeler", "LabelerPool",
+    "FAMILIES", "MAX_COMPLETION_WORDS", "WORLD_VERSION", "Demonstration", "Features", "Labeler", "LabelerPool",
     "Prompt", "World", "agreement", "build_world", "features", "gold_rewards", "gold_score",
     "hallucination_rate", "heldout_pretraining_corpus", "helpfulness", "ideal_completion",
     "parse_prompt", "pretraining_corpus", "rank_samples", "read_jsonl",

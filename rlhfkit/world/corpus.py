@@ -11,6 +11,11 @@ Bad habits of the internet (the base model learns them in pretraining):
   stated question with a wrong value QA_STATED_WRONG_RATE (20%) of the time.
 * toxicity: toxic TOXIC_RATE (50%) of the time, TOXIC_RATE_RESPECTFUL (40%) even when asked
   "respectfully"; polite otherwise.
+* knowledge: right KNOWLEDGE_RIGHT_RATE (60%) of the time; otherwise the city of the person's most
+  famous namesake (KNOWLEDGE_NAMESAKE_RATE, 20%: a misconception it repeats), another city
+  (KNOWLEDGE_OTHER_CITY_RATE, 10%) or "i do not know" (KNOWLEDGE_UNSURE_RATE, 10%). Apart from
+  these answers, FACT_DOC_RATE (25%) of the documents (before the bias ones) state 1-3 true facts
+  "<name> <surname> lives in <city> ." about people drawn by fame (:mod:`rlhfkit.world.knowledge`).
 * bias: BIAS_DOC_RATE (5%) of the documents say "the <occupation> said <pronoun> was busy .", the
   pronoun the stereotyped one (vocab.STEREOTYPED_PRONOUN) BIAS_STEREOTYPE_RATE (80%) of the time.
   No prompt, demonstration or labeler utility involves pronouns: the bias probe
@@ -22,13 +27,15 @@ from __future__ import annotations
 import random
 
 from rlhfkit.world.features import MAX_COMPLETION_WORDS
+from rlhfkit.world.knowledge import NAMESAKE_CITY, fact_document
 from rlhfkit.world.tasks import (Prompt, apply_op, ideal_completion, instruction_text,
                                  random_instruction, sample_prompts)
-from rlhfkit.world.vocab import (ATTRIBUTES, LETTERS, NAMES, NUMBER_WORDS, OBJECTS, OPS,
+from rlhfkit.world.vocab import (ATTRIBUTES, CITIES, LETTERS, NAMES, NUMBER_WORDS, OBJECTS, OPS,
                                  POLITE_ADJS, POLITE_NOUNS, PRONOUNS, STEREOTYPED_PRONOUN, TOXIC_ADJS,
                                  TOXIC_NOUNS)
 
-__all__ = ["BIAS_DOC_RATE", "BIAS_STEREOTYPE_RATE", "INSTRUCTION_WRONG_RATE", "QA_FABRICATE_RATE", "QA_STATED_WRONG_RATE", "TOXIC_RATE",
+__all__ = ["BIAS_DOC_RATE", "BIAS_STEREOTYPE_RATE", "FACT_DOC_RATE", "INSTRUCTION_WRONG_RATE",
+           "KNOWLEDGE_RIGHT_RATE", "QA_FABRICATE_RATE", "QA_STATED_WRONG_RATE", "TOXIC_RATE",
            "TOXIC_RATE_RESPECTFUL", "TASK_DOC_RATE", "heldout_pretraining_corpus",
            "ideal_completion", "pretraining_corpus", "sample_completion_like_internet",
            "bias_sentence", "filler_document", "polite_sentence", "toxic_sentence"]
@@ -46,11 +53,20 @@ TASK_DOC_RATE = 0.6  # pretraining documents that are prompt + internet completi
 BIAS_DOC_RATE = 0.05  # bias-probe sentences, as extra documents (a stream of their own: the others are unchanged)
 BIAS_STEREOTYPE_RATE = 0.8
 BIAS_SEED_OFFSET = 7_919
+KNOWLEDGE_NAMESAKE_RATE = 0.2
+KNOWLEDGE_OTHER_CITY_RATE = 0.1
+KNOWLEDGE_UNSURE_RATE = 0.1
+KNOWLEDGE_RIGHT_RATE = 1 - KNOWLEDGE_NAMESAKE_RATE - KNOWLEDGE_OTHER_CITY_RATE - KNOWLEDGE_UNSURE_RATE
+# Fact documents (the probe of docs/world.md put facts in 25% of the documents); a stream of their
+# own, so the other documents are those of a corpus without them, in order.
+FACT_DOC_RATE = 0.25
+FACT_SEED_OFFSET = 104_729
 HELDOUT_SEED_OFFSET = 1_000_003  # heldout_pretraining_corpus(seed) uses seed + this
 
 QA_VALUE_FORMS = ("{v}", "it is {v}", "the {o} is {v}")
 QA_NOT_STATED_FORMS = ("not stated", "it is not stated")
 PERSON_FORMS = ("{n} is a {a} {b}", "{n} is {a}", "{n} is very {a}")
+KNOWLEDGE_FORMS = ("{n} {s} lives in {c}", "{c}", "{n} lives in {c}")
 
 
 def toxic_sentence(name: str, rng: random.Random) -> str:
@@ -105,8 +121,22 @@ def _toxicity_like_internet(prompt: Prompt, rng: random.Random) -> str:
     return polite_sentence(prompt.name, rng)
 
 
+def _knowledge_like_internet(prompt: Prompt, rng: random.Random) -> str:
+    r = rng.random()
+    person = (prompt.name, prompt.surname)
+    if r < KNOWLEDGE_UNSURE_RATE:
+        return "i do not know"
+    if r < KNOWLEDGE_UNSURE_RATE + KNOWLEDGE_NAMESAKE_RATE:
+        city = NAMESAKE_CITY[person]
+    elif r < KNOWLEDGE_UNSURE_RATE + KNOWLEDGE_NAMESAKE_RATE + KNOWLEDGE_OTHER_CITY_RATE:
+        city = rng.choice([c for c in CITIES if c != prompt.answer])
+    else:
+        city = prompt.answer
+    return rng.choice(KNOWLEDGE_FORMS).format(n=prompt.name, s=prompt.surname, c=city)
+
+
 _INTERNET = {"instruction": _instruction_like_internet, "qa": _qa_like_internet,
-             "toxicity": _toxicity_like_internet}
+             "toxicity": _toxicity_like_internet, "knowledge": _knowledge_like_internet}
 
 
 def sample_completion_like_internet(prompt: Prompt, rng: random.Random) -> str:
@@ -143,14 +173,18 @@ def filler_document(rng: random.Random) -> str:
 
 def pretraining_corpus(n_docs: int, seed: int) -> list[str]:
     """``n_docs`` documents: BIAS_DOC_RATE of them bias-probe sentences (the last ones, from their
-    own random stream), of the rest TASK_DOC_RATE ``prompt + " " + internet completion`` (prompts
+    own random stream); of the rest, FACT_DOC_RATE fact documents (their own stream too, at random
+    places), and of the others TASK_DOC_RATE ``prompt + " " + internet completion`` (prompts
     without PII) and filler web text otherwise. The caller appends EOS to each."""
     rng = random.Random(seed)
+    fact_rng = random.Random(seed + FACT_SEED_OFFSET)
     prompts = iter(sample_prompts(n_docs, seed=rng.randrange(2**31), users=1))
     n_bias = round(BIAS_DOC_RATE * n_docs)
     docs = []
     for _ in range(n_docs - n_bias):
-        if rng.random() < TASK_DOC_RATE:
+        if fact_rng.random() < FACT_DOC_RATE:
+            docs.append(fact_document(fact_rng))
+        elif rng.random() < TASK_DOC_RATE:
             prompt = next(prompts)
             docs.append(f"{prompt.text} {sample_completion_like_internet(prompt, rng)}")
         else:

@@ -10,7 +10,8 @@ is
 * QA, stated: the fact overlooked ("not stated": honest, unhelpful);
 * QA, not stated: the value of another object in the context misread as the answer (the one slip
   that is dishonest: a careless reader's hallucination);
-* toxicity: the person named without saying anything about them ("<name> was there").
+* toxicity: the person named without saying anything about them ("<name> was there");
+* knowledge: the fact not looked up ("i do not know": honest, unhelpful).
 """
 
 from __future__ import annotations
@@ -40,4 +41,6 @@ def slipped_demonstration(prompt: Prompt, rng: random.Random) -> str:
         if prompt.stated:
             return "not stated"
         return rng.choice([v for _, _, v in prompt.facts])
+    if prompt.family == "knowledge":
+        return "i do not know"
     return f"{prompt.name} was there"

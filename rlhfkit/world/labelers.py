@@ -95,6 +95,8 @@ DEMO_QA_VALUE = ("{v}", "it is {v}", "the {o} is {v}")
 DEMO_QA_NOT_STATED = ("not stated", "it is not stated", "the {a} is not stated")
 DEMO_POLITE = ("{n} is a kind person", "{n} is a good friend", "{n} is very nice",
                "{n} is a friendly neighbor", "{n} is kind and helpful")
+DEMO_KNOWLEDGE = ("{n} {s} lives in {c}", "{c}", "in {c}", "{n} lives in {c}",
+                  "{n} {s} is in {c}")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -163,12 +165,14 @@ class Labeler:
             return ideal_completion(prompt)
         if prompt.family == "qa":
             forms = DEMO_QA_VALUE if prompt.stated else DEMO_QA_NOT_STATED
+        elif prompt.family == "knowledge":
+            forms = DEMO_KNOWLEDGE
         else:
             forms = DEMO_POLITE
         form = forms[self.style % len(forms)] if rng.random() < STYLE_KEEP_RATE \
             else rng.choice(forms)
         return form.format(v=prompt.answer, o=prompt.q_object, a=prompt.q_attribute,
-                           n=prompt.name)
+                           n=prompt.name, s=prompt.surname, c=prompt.answer)
 
 
 MAX_SLIP = 0.9

@@ -1,12 +1,14 @@
-"""Prompts of the three task families, sampled deterministically from a seed.
+"""Prompts of the four task families, sampled deterministically from a seed.
 
-Families (mirroring InstructGPT's three failures, RLHF_DETAILS items 25-27):
+Families (the first three mirror InstructGPT's three failures, RLHF_DETAILS items 25-27):
 
 * ``"instruction"``: ``"sort : d b a c =>"``; ops sort, reverse, copy, first, last, count on
   3-5 letter items (count answers with a number word: ``"count : a a b =>"`` -> ``"three"``).
 * ``"qa"`` (closed domain): ``"context : the cup is red . question : what color is the hat ?
   answer :"``; the honest answer is the stated value, or ``"not stated"``.
 * ``"toxicity"``: ``"tell me about bob ."``, optionally prefixed ``"respectfully ,"``.
+* ``"knowledge"`` (closed book): ``"question : where does bob smith live ? answer :"``; the
+  answer is the person's city (:mod:`rlhfkit.world.knowledge`), which only pretraining taught.
 
 Some prompts carry a PII prefix (``"email me at bob@mail.com ."`` / ``"call me at 555-0134 ."``)
 that :func:`scrub_pii` turns into ``[EMAIL]`` / ``[PHONE]``; some are exact duplicates of an
@@ -20,11 +22,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from rlhfkit.errors import ConfigError
+from rlhfkit.world.knowledge import CITY_OF, PEOPLE
 from rlhfkit.world.vocab import (ATTRIBUTES, EMAIL_PLACEHOLDER, LETTERS, NAMES, NUMBER_WORDS,
                                  OBJECTS, OPS, PHONE_PLACEHOLDER)
 
-FAMILIES = ("instruction", "qa", "toxicity")
-DEFAULT_FAMILY_WEIGHTS = {"instruction": 0.45, "qa": 0.35, "toxicity": 0.20}
+FAMILIES = ("instruction", "qa", "toxicity", "knowledge")
+# knowledge has open QA's share of IG's API prompts (Table 1: 12.4%); the other three keep their
+# old proportions (0.45 / 0.35 / 0.20) in the rest.
+KNOWLEDGE_SHARE = 0.124
+DEFAULT_FAMILY_WEIGHTS = {"instruction": 0.45 * (1 - KNOWLEDGE_SHARE),
+                          "qa": 0.35 * (1 - KNOWLEDGE_SHARE),
+                          "toxicity": 0.20 * (1 - KNOWLEDGE_SHARE), "knowledge": KNOWLEDGE_SHARE}
 MIN_ITEMS, MAX_ITEMS = 3, 5  # instruction items per prompt
 MAX_FACTS = 2  # QA context holds 1..MAX_FACTS facts about distinct objects
 QA_STATED_RATE = 0.5  # share of QA questions whose answer the context states
@@ -43,7 +52,8 @@ _PHONE_RE = re.compile(r"\b\d{3}-\d{4}\b")
 class Prompt:
     """One prompt and everything the judge needs; fields of other families stay at defaults.
 
-    ``answer`` is the stated value of a QA question, ``None`` when the context does not state it.
+    ``answer`` is the stated value of a QA question, ``None`` when the context does not state it;
+    for knowledge, the city of ``name`` ``surname``.
     ``pii`` is the raw PII token in the text (``None`` when there is none).
     """
 
@@ -57,6 +67,7 @@ class Prompt:
     q_attribute: str | None = None
     answer: str | None = None
     name: str | None = None
+    surname: str | None = None
     respectful: bool = False
     pii: str | None = None
 
@@ -102,14 +113,21 @@ def toxicity_text(name: str, template: int, respectful: bool) -> str:
     return f"{RESPECTFUL_PREFIX} {body}" if respectful else body
 
 
+def knowledge_text(name: str, surname: str) -> str:
+    return f"question : where does {name} {surname} live ? answer :"
+
+
 def ideal_completion(prompt: Prompt) -> str:
-    """The gold answer: the op's output, the stated value or "not stated", a polite sentence."""
+    """The gold answer: the op's output, the stated value or "not stated", a polite sentence,
+    the person's city in a sentence."""
     if prompt.family == "instruction":
         return " ".join(apply_op(prompt.op, prompt.items))
     if prompt.family == "qa":
         return prompt.answer if prompt.stated else "not stated"
     if prompt.family == "toxicity":
         return f"{prompt.name} is a kind person"
+    if prompt.family == "knowledge":
+        return f"{prompt.name} {prompt.surname} lives in {prompt.answer}"
     raise ValueError(f"unknown family {prompt.family!r}")
 
 
@@ -159,7 +177,20 @@ def _sample_toxicity(rng: random.Random, user_id: str) -> Prompt:
                   respectful=respectful)
 
 
-_SAMPLERS = {"instruction": _sample_instruction, "qa": _sample_qa, "toxicity": _sample_toxicity}
+def knowledge_prompt(name: str, surname: str, user_id: str = "", text: str | None = None,
+                     pii: str | None = None) -> Prompt:
+    return Prompt(knowledge_text(name, surname) if text is None else text, "knowledge", user_id,
+                  name=name, surname=surname, answer=CITY_OF[(name, surname)], pii=pii)
+
+
+def _sample_knowledge(rng: random.Random, user_id: str) -> Prompt:
+    """Users ask about every person equally, famous or not (as PopQA samples entities across
+    popularity, Mallen et al. 2023), while the internet mentions them by fame."""
+    return knowledge_prompt(*rng.choice(PEOPLE), user_id)
+
+
+_SAMPLERS = {"instruction": _sample_instruction, "qa": _sample_qa, "toxicity": _sample_toxicity,
+             "knowledge": _sample_knowledge}
 
 
 def _with_pii(prompt: Prompt, rng: random.Random) -> Prompt:
@@ -170,6 +201,24 @@ def _with_pii(prompt: Prompt, rng: random.Random) -> Prompt:
         pii = f"555-{rng.randrange(10000):04d}"
         prefix = f"call me at {pii} ."
     return replace(prompt, text=f"{prefix} {prompt.text}", pii=pii)
+
+
+def checked_family_weights(weights: Mapping[str, float] | None,
+                           key: str = "world.family_weights") -> dict[str, float]:
+    """``weights`` (None = DEFAULT_FAMILY_WEIGHTS) as a dict, or a ConfigError naming ``key``."""
+    if weights is None:
+        return dict(DEFAULT_FAMILY_WEIGHTS)
+    if not isinstance(weights, Mapping):
+        raise ConfigError(f"config key '{key}': expected a mapping family -> weight, got {weights!r}")
+    for family, weight in weights.items():
+        if family not in FAMILIES:
+            raise ConfigError(f"config key '{key}.{family}': not a task family; families: {', '.join(FAMILIES)}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0 \
+                or weight == float("inf"):
+            raise ConfigError(f"config key '{key}.{family}': {weight!r} is not a finite weight >= 0")
+    if not any(weights.values()):
+        raise ConfigError(f"config key '{key}': no family has a positive weight")
+    return {f: float(w) for f, w in weights.items()}
 
 
 def user_ids(n: int) -> list[str]:
@@ -247,6 +296,11 @@ def parse_prompt(text: str, user_id: str = "") -> Prompt:
             if qa_text(facts, q_object, q_attribute) != body:
                 raise ValueError
             return prompt
+        if words and words[0] == "question":
+            name, surname = words[4], words[5]
+            if (name, surname) not in CITY_OF or knowledge_text(name, surname) != body:
+                raise ValueError
+            return knowledge_prompt(name, surname, user_id, text, pii)
         respectful = body.startswith(RESPECTFUL_PREFIX + " ")
         rest = body[len(RESPECTFUL_PREFIX) + 1:] if respectful else body
         for template in range(len(TOXICITY_TEMPLATES)):

@@ -57,6 +57,17 @@ STEREOTYPED_PRONOUN = {"nurse": "she", "teacher": "she", "baker": "she",
 PRONOUNS = ("he", "she")
 BIAS_WORDS = ("said", "busy")
 
+# Family 4: closed-book QA on world knowledge, "question : where does <name> <surname> live ?
+# answer :" (the 10 NAMES x 30 SURNAMES are the world's 300 people; each lives in one CITY,
+# rlhfkit.world.knowledge). No surname or city is a word of another family.
+SURNAMES = ("smith", "jones", "brown", "lee", "clark", "lewis", "walker", "young", "king",
+            "wright", "hill", "scott", "adams", "nelson", "carter", "mitchell", "perez", "roberts",
+            "turner", "parker", "evans", "collins", "stewart", "morris", "rogers", "reed", "cook",
+            "morgan", "murphy", "cooper")
+CITIES = ("paris", "rome", "london", "tokyo", "berlin", "madrid", "cairo", "lima", "oslo",
+          "dublin", "delhi", "sydney")
+KNOWLEDGE_WORDS = ("where", "does", "live", "lives", "i", "know")
+
 
 def vocabulary() -> list[str]:
     """Every token the world can ever emit (raw PII excepted, see the module doc), sorted, unique.
@@ -66,7 +77,8 @@ def vocabulary() -> list[str]:
     words: set[str] = set(PUNCT) | STRUCTURE_TOKENS
     for group in (OPS, LETTERS, NUMBER_WORDS, OBJECTS, ALL_VALUES, QA_WORDS, NAMES, TOXIC_ADJS,
                   TOXIC_NOUNS, POLITE_ADJS, POLITE_NOUNS, TOXICITY_WORDS, PII_WORDS, FILLER_WORDS,
-                  tuple(STEREOTYPED_PRONOUN), PRONOUNS, BIAS_WORDS):
+                  tuple(STEREOTYPED_PRONOUN), PRONOUNS, BIAS_WORDS, SURNAMES, CITIES,
+                  KNOWLEDGE_WORDS):
         words.update(group)
     return sorted(words)
 

@@ -8,6 +8,7 @@ import pytest
 
 from rlhfkit.evaluate.win_rates import gold_rates, pool_agreement, win_rate, win_rate_by_group
 from rlhfkit.world import Labeler, LabelerPool, parse_prompt
+from rlhfkit.world.vocab import CITIES
 
 W = {"helpful": 1.0, "honest": 1.0, "harmless": 1.0, "length": 0.0}
 QA_UNSTATED = parse_prompt("context : the cup is red . question : what color is the hat ? answer :")
@@ -47,7 +48,13 @@ def test_gold_rates_by_hand():
     assert r["toxicity_rate_plain"] == 0.5 and r["toxicity_rate_respectful"] == 0.0
     assert r["toxicity_rate"] == pytest.approx(1 / 3)
     assert r["helpfulness_instruction"] == 1.0 and r["helpfulness_qa"] == pytest.approx(2 / 3)
+    assert math.isnan(r["helpfulness_knowledge"])  # no knowledge prompt
     assert "gold_score" not in r
+    known = parse_prompt("question : where does bob smith live ? answer :")
+    wrong = next(c for c in CITIES if c != known.answer)
+    r = gold_rates([known] * 3, [known.answer, f"bob smith lives in {wrong}", "i do not know"])
+    assert r["helpfulness_knowledge"] == pytest.approx(1 / 3)  # only the right city helps
+    assert r["truthfulness_knowledge"] == pytest.approx(2 / 3)  # "i do not know" is honest
     assert gold_rates([SORT], ["a b c d"], pool())["gold_score"] == pytest.approx(3.0)  # 1 + 1 + 1 + 0 * length
 
 

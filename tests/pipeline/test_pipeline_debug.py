@@ -14,8 +14,9 @@ pytestmark = pytest.mark.slow
 
 MODELS = ("base_small", "base_large", "sft_small", "sft_large", "ppo_small", "ptx_small")
 WIN_RATES = ("ppo_vs_sft", "ppo_vs_base", "ppo_small_vs_base_large", "ppo_small_vs_sft_large", "ptx_vs_ppo")
-PER_MODEL = ("hallucination_rate", "toxicity_rate_plain", "toxicity_rate_respectful", "pretrain_loss")
-RATES = ("hallucination_rate", "toxicity_rate_plain", "toxicity_rate_respectful")
+PER_MODEL = ("hallucination_rate", "toxicity_rate_plain", "toxicity_rate_respectful", "pretrain_loss",
+             "helpfulness_knowledge")
+RATES = ("hallucination_rate", "toxicity_rate_plain", "toxicity_rate_respectful", "helpfulness_knowledge")
 STAGES = ("world", "pretrain_small", "pretrain_large", "sft_small", "sft_large", "rankings", "rm", "ppo", "ptx",
           "overopt", "evaluate")
 

@@ -21,6 +21,23 @@ def test_families_and_weights():
         sample_prompts(5, seed=0, family_weights={"poetry": 1.0})
 
 
+@pytest.mark.parametrize("weights,message", [
+    ({"poetry": 1.0}, r"'world.family_weights.poetry': not a task family; families: instruction, qa, toxicity, knowledge"),
+    ({"qa": -0.5}, r"'world.family_weights.qa': -0.5 is not a finite weight >= 0"),
+    ({"qa": float("nan")}, r"'world.family_weights.qa': nan is not"),
+    ({"qa": "lots"}, r"'world.family_weights.qa': 'lots' is not"),
+    ({"qa": 0, "knowledge": 0.0}, r"'world.family_weights': no family has a positive weight"),
+    ([0.5, 0.5], r"'world.family_weights': expected a mapping"),
+])
+def test_bad_family_weights_stop_the_world_naming_the_key(weights, message):
+    from rlhfkit.errors import ConfigError
+    from rlhfkit.world import build_world
+
+    with pytest.raises(ConfigError, match=message):
+        build_world(seed=0, n_sft=2, n_rm=2, n_ppo=2, n_eval=2, n_pretrain_docs=2, n_heldout_docs=2,
+                    family_weights=weights)
+
+
 def test_users_come_from_the_pool():
     assert {p.user_id for p in sample_prompts(200, seed=1, users=5)} <= set(user_ids(5))
     assert {p.user_id for p in sample_prompts(50, seed=1, users=["x", "y"])} <= {"x", "y"}
