@@ -30,6 +30,7 @@ from omegaconf import DictConfig
 
 from rlhfkit.pipeline.compose import override
 from rlhfkit.pipeline.stage_graph import Context, Node, Wiring, container, stage_enabled
+from rlhfkit.world import WORLD_VERSION
 
 
 def world_options(cfg: DictConfig) -> dict[str, Any]:
@@ -137,7 +138,8 @@ def _evaluate_step(ctx: Context, stage_dir: Path) -> dict[str, float]:
 
 def nodes(cfg: DictConfig) -> list[Node]:
     nodes = [
-        Node("world", func=_world_step, settings=lambda ctx: {"world": container(ctx.cfg.world)}),
+        Node("world", func=_world_step,
+             settings=lambda ctx: {"world": container(ctx.cfg.world), "world_version": WORLD_VERSION}),
         Node("pretrain_small", ("world",), "pretrain", _pretrain("small")),
         Node("pretrain_large", ("world",), "pretrain", _pretrain("large")),
         Node("sft_small", ("world", "pretrain_small"), "sft", _sft("pretrain_small")),

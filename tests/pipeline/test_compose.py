@@ -46,6 +46,22 @@ def test_the_dag_and_its_order(hydra_app):
     assert overopt.inputs == ("world", "sft_small", "rm")
 
 
+def test_the_world_version_is_in_the_world_stages_key(hydra_app, tmp_path, monkeypatch):
+    """A world whose code changed what it generates (WORLD_VERSION bumped) must not be taken
+    from a cache built on the old one; every stage downstream follows through its inputs' keys."""
+    from rlhfkit.pipeline import world_recipe
+    from rlhfkit.pipeline.stage_graph import Context
+
+    def world_key():
+        world = next(n for n in build_nodes(pipeline_cfg()) if n.name == "world")
+        settings = world.settings(Context(pipeline_cfg(), {}, tmp_path))
+        return StageCache(tmp_path / "cache", tmp_path).key({"step": "world", "settings": settings}, {})
+
+    before = world_key()
+    monkeypatch.setattr(world_recipe, "WORLD_VERSION", world_recipe.WORLD_VERSION + 1)
+    assert world_key() != before
+
+
 def runner(cfg, tmp_path: Path) -> PipelineRunner:
     nodes = build_nodes(cfg)
     r = PipelineRunner(cfg, nodes, StageCache(tmp_path / "cache"), tmp_path, echo=lambda line: None)
