@@ -1,9 +1,10 @@
 """A deterministic, pure-Python simulated world for RLHF in miniature (see docs/world.md).
 
 Four task families (instruction following, closed-domain QA, toxicity, closed-book knowledge) in
-which web-like "internet" text shows InstructGPT's failures and larger models know more; an exact gold judge; noisy simulated
-labelers (training and held-out pools) who demonstrate, rank and compare; dataset builders
-writing rlhfkit's JSONL formats; and evaluation metrics.
+which web-like "internet" text shows InstructGPT's failures and from which a larger model learns
+more facts; an exact gold judge; noisy simulated labelers (training and held-out pools) who
+demonstrate, rank and compare; dataset builders writing rlhfkit's JSONL formats; and evaluation
+metrics.
 """
 
 from rlhfkit.world.corpus import (heldout_pretraining_corpus, pretraining_corpus,

@@ -26,7 +26,7 @@ from typing import Any
 from rlhfkit.world.corpus import heldout_pretraining_corpus, pretraining_corpus
 from rlhfkit.world.labeler_config import pool_groups
 from rlhfkit.world.labelers import Labeler, LabelerPool
-from rlhfkit.world.tasks import Prompt, checked_family_weights, sample_prompts, user_ids
+from rlhfkit.world.tasks import Prompt, sample_prompts, user_ids
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,6 @@ def build_world(seed: int = 0, n_sft: int = 2000, n_rm: int = 2000, n_ppo: int =
     families (``world.family_weights``); None = :data:`rlhfkit.world.tasks.DEFAULT_FAMILY_WEIGHTS`.
     """
     train_groups, heldout_groups = pool_groups(labelers, n_train_labelers, n_heldout_labelers)
-    family_weights = checked_family_weights(family_weights)
     rng = random.Random(seed)
     seeds = [rng.randrange(2**31) for _ in range(6)]
     users = user_ids(n_users)

@@ -17,6 +17,7 @@ earlier prompt of the same user. Both exist so that a data-hygiene step has work
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -213,8 +214,8 @@ def checked_family_weights(weights: Mapping[str, float] | None,
     for family, weight in weights.items():
         if family not in FAMILIES:
             raise ConfigError(f"config key '{key}.{family}': not a task family; families: {', '.join(FAMILIES)}")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0 \
-                or weight == float("inf"):
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+                or weight < 0:
             raise ConfigError(f"config key '{key}.{family}': {weight!r} is not a finite weight >= 0")
     if not any(weights.values()):
         raise ConfigError(f"config key '{key}': no family has a positive weight")
@@ -235,13 +236,8 @@ def sample_prompts(n: int, seed: int, family_weights: Mapping[str, float] | None
     uniformly from it. pii_rate: probability of a PII prefix. dup_rate: probability that a prompt
     is an exact copy (text and user) of an earlier one.
     """
-    weights = dict(DEFAULT_FAMILY_WEIGHTS if family_weights is None else family_weights)
-    unknown = set(weights) - set(FAMILIES)
-    if unknown:
-        raise ValueError(f"unknown families {sorted(unknown)}; known: {FAMILIES}")
+    weights = checked_family_weights(family_weights)
     families = [f for f in FAMILIES if weights.get(f, 0) > 0]
-    if not families:
-        raise ValueError("family_weights gives no family a positive weight")
     pool = user_ids(users) if isinstance(users, int) else list(users)
     if not pool:
         raise ValueError("empty user pool")

@@ -85,7 +85,8 @@ def test_the_internet_answers_as_its_rates_say():
     namesake = sum(NAMESAKE_CITY[(p.name, p.surname)] in w.split() for p, w in zip(prompts, web))
     assert abs(namesake / len(web) - KNOWLEDGE_NAMESAKE_RATE) < 0.03  # (+ a few random cities)
     assert math.isnan(truthfulness_rate(prompts, web))  # the report's truthfulness is closed-domain qa's
-    assert abs(truthfulness_rate(prompts, web, family="knowledge") - KNOWLEDGE_RIGHT_RATE - KNOWLEDGE_UNSURE_RATE) < 0.03
+    truthful = truthfulness_rate(prompts, web, family="knowledge")  # right or "i do not know"
+    assert abs(truthful - KNOWLEDGE_RIGHT_RATE - KNOWLEDGE_UNSURE_RATE) < 0.03
     assert all(features(p, w).well_formed for p, w in zip(prompts, web))
 
 
