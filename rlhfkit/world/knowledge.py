@@ -3,7 +3,7 @@
 Premise (IG Figure 1 and section 4: GPT-3 175B is far more capable than 1.3B; capability comes
 from scale and pretraining): a capability that grows with model size at this scale is memorised
 knowledge. A larger model learns more facts, and rarer ones, from the same text (Tirumala et al.
-2022; docs/world.md "Capability from scale" has the probe that measured it here). Facts are part
+2022; docs/world.md "Knowledge" and "Targets out of reach" have what was measured here). Facts are part
 of the world like its vocabulary: one fixed table, independent of the world seed.
 
 * ``PEOPLE``: every (name, surname) of ``vocab.NAMES`` x ``vocab.SURNAMES``.
@@ -28,23 +28,23 @@ MAX_FACTS_PER_DOC = 3
 PEOPLE: tuple[tuple[str, str], ...] = tuple((n, s) for n in NAMES for s in SURNAMES)
 
 
-def _fact_table() -> tuple[dict, dict, dict]:
+def _fact_table() -> tuple[dict, list, dict]:
+    """(city of each person, people from the most to the least famous, namesake's city)."""
     rng = random.Random(FACT_TABLE_SEED)
     city_of = {person: rng.choice(CITIES) for person in PEOPLE}
-    fame = list(PEOPLE)
-    rng.shuffle(fame)
-    weight = {person: 1.0 / (rank + ZIPF_OFFSET) for rank, person in enumerate(fame)}
+    by_fame = list(PEOPLE)
+    rng.shuffle(by_fame)
     namesake = {}
     for person in PEOPLE:
-        rivals = [p for p in fame if p[0] == person[0] and city_of[p] != city_of[person]]
+        rivals = [p for p in by_fame if p[0] == person[0] and city_of[p] != city_of[person]]
         namesake[person] = city_of[rivals[0]]
-    return city_of, weight, namesake
+    return city_of, by_fame, namesake
 
 
-CITY_OF, MENTION_WEIGHT, NAMESAKE_CITY = _fact_table()
-_BY_FAME = sorted(PEOPLE, key=MENTION_WEIGHT.__getitem__, reverse=True)
-_FAME_WEIGHTS = [MENTION_WEIGHT[p] for p in _BY_FAME]
+CITY_OF, _BY_FAME, NAMESAKE_CITY = _fact_table()
 _FAME_RANK = {p: rank for rank, p in enumerate(_BY_FAME)}
+MENTION_WEIGHT = {p: 1.0 / (rank + ZIPF_OFFSET) for p, rank in _FAME_RANK.items()}
+_FAME_WEIGHTS = [MENTION_WEIGHT[p] for p in _BY_FAME]
 
 
 def fact_sentence(person: tuple[str, str]) -> str:
