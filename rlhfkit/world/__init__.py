@@ -26,8 +26,8 @@ from rlhfkit.world.vocab import tokenize_words, vocabulary
 WORLD_VERSION = 2
 
 __all__ = [
-    "FAMILIES", "MAX_COMPLETION_WORDS", "WORLD_VERSION", "Demonstration", "Features", "Labeler", "LabelerPool",
-    "Prompt", "World", "agreement", "build_world", "features", "gold_rewards", "gold_score",
+    "FAMILIES", "MAX_COMPLETION_WORDS", "WORLD_VERSION", "Demonstration", "Features", "Labeler",
+    "LabelerPool", "Prompt", "World", "agreement", "build_world", "features", "gold_rewards", "gold_score",
     "hallucination_rate", "heldout_pretraining_corpus", "helpfulness", "ideal_completion",
     "parse_prompt", "pretraining_corpus", "rank_samples", "read_jsonl",
     "sample_completion_like_internet", "sample_prompts", "scrub_pii", "summary",

@@ -44,9 +44,9 @@ from rlhfkit.models.fast_kernels import apply_fast_kernels
 from rlhfkit.models.generation import SamplingConfig, response_logits, response_values
 from rlhfkit.models.hf import checkpointing_enabled, checkpointing_in_eval
 from rlhfkit.models.lora import AdapterDisabledReference, is_lora, plain_body, policy_body_copy
-from rlhfkit.rewards.base import place_rewards
 from rlhfkit.models.samplers import AutoSampler
 from rlhfkit.models.scalar_head import ScalarHeadModel
+from rlhfkit.rewards.base import place_rewards
 from rlhfkit.stages.finite_guard import check_finite, last_good_checkpoint
 from rlhfkit.stages.ppo.config import PPOConfig, check_minibatch
 from rlhfkit.stages.ppo.progress_bar import show_resumed_total
